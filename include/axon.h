@@ -1,0 +1,17 @@
+/*
+ * axon.h - the umbrella header: include this one.
+ *
+ *   axon/common.h  export macro and version
+ *   axon/error.h   error codes, ax_strerror(), ax_last_error()
+ *   axon/addr.h    addresses and URIs
+ *   axon/socket.h  the direct layer (PHP ext/sockets parity)
+ */
+#ifndef AXON_H
+#define AXON_H
+
+#include "axon/common.h"
+#include "axon/error.h"
+#include "axon/addr.h"
+#include "axon/socket.h"
+
+#endif
