@@ -5,6 +5,9 @@
  *   axon/error.h   error codes, ax_strerror(), ax_last_error()
  *   axon/addr.h    addresses and URIs
  *   axon/socket.h  the direct layer (PHP ext/sockets parity)
+ *   axon/loop.h    the event loop: timers, signals, fd watchers
+ *   axon/conn.h    connections and the connector
+ *   axon/server.h  listening servers
  */
 #ifndef AXON_H
 #define AXON_H
@@ -13,5 +16,8 @@
 #include "axon/error.h"
 #include "axon/addr.h"
 #include "axon/socket.h"
+#include "axon/loop.h"
+#include "axon/conn.h"
+#include "axon/server.h"
 
 #endif

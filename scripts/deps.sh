@@ -1,14 +1,16 @@
 #!/bin/sh
 # Installs, with apt-get, whatever Debian 12 packages a job needs and the
 # machine lacks. usage: scripts/deps.sh build|test|fuzz|bench
-# (test includes build). Runs apt-get only when something is missing.
+# (test and bench include build). Runs apt-get only when something is missing.
 set -eu
 build="cmake ninja-build gcc clang pkg-config make binutils"
 test="$build socat ncat netcat-openbsd iproute2 kmod valgrind libclang-rt-14-dev"
+bench="$build libuv1-dev libevent-dev wrk valgrind util-linux"
 case "${1:-build}" in
 build) want=$build ;;
 test | fuzz) want=$test ;;
-*) echo "deps.sh: unknown job '$1' (build|test|fuzz)" >&2; exit 2 ;;
+bench) want=$bench ;;
+*) echo "deps.sh: unknown job '$1' (build|test|fuzz|bench)" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -26,6 +26,10 @@ int ax__errno(void);
 struct iovec;
 ssize_t ax__writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt);
 
+/* ax_uri_parse() followed by ax_uri_format() into canon (AX_URISTRLEN
+ * bytes): every layer names the target in its messages canonically. */
+int ax__uri_canon(const char *text, ax_uri *u, char *canon);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t ax__now_ms(void);
 

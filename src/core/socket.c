@@ -238,11 +238,10 @@ int ax_connect_uri(const char *uri, const ax_connect_opts *opts)
     static const ax_connect_opts defaults;
     const ax_connect_opts *o = opts ? opts : &defaults;
     ax_uri u;
-    int rc = ax_uri_parse(uri, &u);
+    char canon[AX_URISTRLEN];
+    int rc = ax__uri_canon(uri, &u, canon);
     if (rc < 0)
         return rc;
-    char canon[AX_URISTRLEN];
-    ax_uri_format(&u, canon, sizeof canon);
     int type;
     switch (u.scheme) {
     case AX_SCHEME_TCP:
@@ -325,11 +324,10 @@ int ax_listen_uri(const char *uri, const ax_listen_opts *opts)
     static const ax_listen_opts defaults;
     const ax_listen_opts *o = opts ? opts : &defaults;
     ax_uri u;
-    int rc = ax_uri_parse(uri, &u);
+    char canon[AX_URISTRLEN];
+    int rc = ax__uri_canon(uri, &u, canon);
     if (rc < 0)
         return rc;
-    char canon[AX_URISTRLEN];
-    ax_uri_format(&u, canon, sizeof canon);
     int type;
     switch (u.scheme) {
     case AX_SCHEME_TCP:

@@ -437,3 +437,13 @@ int ax_uri_format(const ax_uri *uri, char *buf, size_t len)
     return ax__err(AX_EINVAL, "Cannot format %s:// URI with host kind %d", scheme,
                    (int)uri->kind);
 }
+
+int ax__uri_canon(const char *text, ax_uri *u, char *canon)
+{
+    int rc = ax_uri_parse(text, u);
+    if (rc < 0)
+        return rc;
+    if (ax_uri_format(u, canon, AX_URISTRLEN) < 0)
+        canon[0] = '\0';
+    return 0;
+}

@@ -20,13 +20,6 @@
 
 /* ------------------------------------------------------------- shared */
 
-static int tscale(void)
-{
-    const char *s = getenv("AXT_TIMEOUT_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v > 0 ? v : 1;
-}
-
 static uint64_t fnv1a(const void *data, size_t n, uint64_t h)
 {
     const unsigned char *p = data;
@@ -64,14 +57,6 @@ static int is_cloexec(int fd)
 {
     int fl = fcntl(fd, F_GETFD);
     return fl >= 0 && (fl & FD_CLOEXEC);
-}
-
-static int count_open_fds(void)
-{
-    int n = 0;
-    for (int fd = 0; fd < 1024; fd++)
-        n += fcntl(fd, F_GETFD) >= 0;
-    return n;
 }
 
 /* The known file the parent passes: a text head and binary bytes. */
@@ -172,12 +157,12 @@ static void child_listener(int sock)
 /* "trunc": three fds sent, room for one. */
 static void child_trunc(int sock)
 {
-    int before = count_open_fds();
+    int before = axt_count_fds();
     char msg[32];
     int fd = -1;
     size_t nfds = 1;
     ssize_t rc = ax_recv_fds(sock, msg, sizeof msg, &fd, &nfds);
-    int extra = count_open_fds() - before;
+    int extra = axt_count_fds() - before;
     char report[700];
     snprintf(report, sizeof report, "rc %s, nfds %zu, new fds %d, sock %d\n%s\n",
              ax_errname((int)rc), nfds, extra, sock, ax_last_error()->message);
@@ -262,7 +247,7 @@ static child start_child(const char *mode)
     setenv(CHILD_ENV, spec, 1);
     child c = {.pid = axt_spawn(argv, -1, -1)};
     unsetenv(CHILD_ENV);
-    wait_readable(lfd, 5000 * tscale());
+    wait_readable(lfd, 5000 * axt_scale());
     c.conn = CHECK_OK(ax_accept(lfd, NULL, 0));
     ax_close(lfd);
     ax_cred pc;
@@ -277,9 +262,9 @@ static child start_child(const char *mode)
 static void expect_report(child *c, const char *want)
 {
     char got[1024];
-    size_t n = axt_read_all(c->conn, got, sizeof got - 1, 5000 * tscale());
+    size_t n = axt_read_all(c->conn, got, sizeof got - 1, 5000 * axt_scale());
     got[n] = '\0';
-    int st = axt_wait(c->pid, 5000 * tscale());
+    int st = axt_wait(c->pid, 5000 * axt_scale());
     CHECK_STR(got, want);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         axt_fail(__FILE__, __LINE__, "child ended with status 0x%x", (unsigned)st);
@@ -295,7 +280,7 @@ TEST(fdpass_file_and_tcp_socket)
     snprintf(tcp_uri, sizeof tcp_uri, "tcp://127.0.0.1:%u", port);
     const char *argv[] = {"socat", spec, "EXEC:cat", NULL};
     pid_t echo = axt_spawn(argv, -1, -1);
-    axt_wait_listening(tcp_uri, 5000 * tscale());
+    axt_wait_listening(tcp_uri, 5000 * axt_scale());
 
     char fpath[160];
     snprintf(fpath, sizeof fpath, "%s/passed.bin", axt_tmpdir());
@@ -343,20 +328,20 @@ TEST(fdpass_listener_handoff)
 
     char addr[64], tsec[16];
     snprintf(addr, sizeof addr, "TCP4:127.0.0.1:%u", ax_addr_port(&a));
-    snprintf(tsec, sizeof tsec, "%d", 5 * tscale());
+    snprintf(tsec, sizeof tsec, "%d", 5 * axt_scale());
     const char *argv[] = {"socat", "-t", tsec, "-", addr, NULL};
     int to, from;
     pid_t client = axt_spawn_pipes(argv, &to, &from);
     CHECK_OK(ax_write_all(to, "hello worker\n", 13, 2000, NULL));
     close(to);
     char out[200], want[200];
-    size_t n = axt_read_all(from, out, sizeof out - 1, 5000 * tscale());
+    size_t n = axt_read_all(from, out, sizeof out - 1, 5000 * axt_scale());
     out[n] = '\0';
     snprintf(want, sizeof want, "child %d accepted on a passed listener: \"hello worker\"\n",
              (int)c.pid);
     CHECK_STR(out, want);
     close(from);
-    int st = axt_wait(client, 5000 * tscale());
+    int st = axt_wait(client, 5000 * axt_scale());
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     expect_report(&c, "served one connection\n");
 }
@@ -377,7 +362,7 @@ TEST(fdpass_truncated_fds_are_closed)
         close(p[i][1]);
 
     char got[800];
-    size_t n = axt_read_all(c.conn, got, sizeof got - 1, 5000 * tscale());
+    size_t n = axt_read_all(c.conn, got, sizeof got - 1, 5000 * axt_scale());
     got[n] = '\0';
     int sock = -1;
     const char *sp = strstr(got, "sock ");
@@ -389,7 +374,7 @@ TEST(fdpass_truncated_fds_are_closed)
              "more fds than the 1 there was room for; 1 kept, the rest were closed (ECTRUNC)\n",
              sock, sock);
     CHECK_STR(got, want);
-    int st = axt_wait(c.pid, 5000 * tscale());
+    int st = axt_wait(c.pid, 5000 * axt_scale());
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
     char buf[8];

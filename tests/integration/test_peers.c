@@ -16,25 +16,16 @@
 
 /* ------------------------------------------------------------- helpers */
 
-/* AXT_TIMEOUT_SCALE stretches the harness's alarm; stretch our own waits
- * the same way so valgrind runs do not trip them. */
-static int tscale(void)
-{
-    const char *s = getenv("AXT_TIMEOUT_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v > 0 ? v : 1;
-}
-
 static int ms(int base)
 {
-    return base * tscale();
+    return base * axt_scale();
 }
 
 /* socat's -t: how long it lingers for the other direction after one ends. */
 static const char *socat_t(void)
 {
     static char buf[16];
-    snprintf(buf, sizeof buf, "%d", 5 * tscale());
+    snprintf(buf, sizeof buf, "%d", 5 * axt_scale());
     return buf;
 }
 

@@ -23,20 +23,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static int tscale(void)
-{
-    const char *s = getenv("AXT_TIMEOUT_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v > 0 ? v : 1;
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int is_nonblocking(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -103,9 +89,9 @@ static void close_all(int *fds, size_t n)
 static void expect_uri_timeout(const char *uri, int timeout_ms, const char *text)
 {
     ax_connect_opts o = {.timeout_ms = timeout_ms};
-    double t0 = now_ms();
+    double t0 = axt_now_ms();
     int rc = ax_connect_uri(uri, &o);
-    double el = now_ms() - t0;
+    double el = axt_now_ms() - t0;
     if (rc >= 0)
         ax_close(rc);
     CHECK_EQ(rc, AX_ETIMEDOUT);
@@ -113,7 +99,7 @@ static void expect_uri_timeout(const char *uri, int timeout_ms, const char *text
     snprintf(want, sizeof want, "Connection to %s timed out after %s (ETIMEDOUT)", uri, text);
     CHECK_STR(ax_last_error()->message, want);
     CHECK_EQ(ax_last_error()->code, AX_ETIMEDOUT);
-    if (el < timeout_ms - 50 || el > 5000.0 * tscale())
+    if (el < timeout_ms - 50 || el > 5000.0 * axt_scale())
         axt_fail(__FILE__, __LINE__, "timeout of %d ms took %.0f ms", timeout_ms, el);
 }
 
@@ -145,9 +131,9 @@ TEST(timed_connect_keeps_blocking_mode)
 
     int fd = CHECK_OK(ax_socket(AF_INET, SOCK_STREAM, 0));
     CHECK(!is_nonblocking(fd));
-    double t0 = now_ms();
+    double t0 = axt_now_ms();
     CHECK_EQ(ax_connect_fd(fd, &full, 300), AX_ETIMEDOUT);
-    CHECK(now_ms() - t0 >= 250);
+    CHECK(axt_now_ms() - t0 >= 250);
     char want[200];
     snprintf(want, sizeof want,
              "Connection to tcp://127.0.0.1:%u timed out after 300 ms (ETIMEDOUT)",
@@ -317,7 +303,7 @@ TEST(netns_blackhole_connect_times_out)
         fflush(NULL);
         _exit(0);
     }
-    int st = axt_wait(pid, 15000 * tscale());
+    int st = axt_wait(pid, 15000 * axt_scale());
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         axt_fail(__FILE__, __LINE__, "namespace child failed (status 0x%x), see above",
                  (unsigned)st);
@@ -411,7 +397,7 @@ TEST(localhost_v6_first_falls_back_to_v4)
         fflush(NULL);
         _exit(0);
     }
-    int st = axt_wait(pid, 10000 * tscale());
+    int st = axt_wait(pid, 10000 * axt_scale());
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         axt_fail(__FILE__, __LINE__, "hosts child failed (status 0x%x), see above",
                  (unsigned)st);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,7 +59,7 @@ int axt_ok(long long r, const char *expr, const char *file, int line)
     return (int)r;
 }
 
-static double now_ms(void)
+double axt_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -85,7 +86,7 @@ static int run_one(size_t i, unsigned scale, int nofork)
         perror("mkdtemp");
         return 0;
     }
-    double t0 = now_ms();
+    double t0 = axt_now_ms();
     int ok;
     if (nofork) {
         tests[i].fn();
@@ -121,7 +122,7 @@ static int run_one(size_t i, unsigned scale, int nofork)
         }
     }
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    printf("%s %s (%.0f ms)\n", ok ? "ok  " : "FAIL", tests[i].name, now_ms() - t0);
+    printf("%s %s (%.0f ms)\n", ok ? "ok  " : "FAIL", tests[i].name, axt_now_ms() - t0);
     fflush(stdout);
     return ok;
 }
@@ -134,10 +135,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN); /* tests write to peers that may be gone */
-    const char *s = getenv("AXT_TIMEOUT_SCALE");
-    unsigned scale = s ? (unsigned)atoi(s) : 1;
-    if (scale == 0)
-        scale = 1;
+    unsigned scale = (unsigned)axt_scale();
     int nofork = getenv("AXT_NOFORK") != NULL;
     size_t passed = 0, failed = 0;
     for (size_t i = 0; i < ntests; i++) {
@@ -235,7 +233,7 @@ pid_t axt_spawn_pipes(const char *const argv[], int *to, int *from)
 
 int axt_wait(pid_t pid, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = axt_now_ms() + timeout_ms;
     int st;
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -243,7 +241,7 @@ int axt_wait(pid_t pid, int timeout_ms)
             return st;
         if (r < 0 && errno != EINTR)
             axt_fail(__FILE__, __LINE__, "waitpid: %s", strerror(errno));
-        if (now_ms() > end)
+        if (axt_now_ms() > end)
             axt_fail(__FILE__, __LINE__, "child %d still running after %d ms", (int)pid,
                      timeout_ms);
         usleep(2000);
@@ -263,7 +261,7 @@ int axt_stop(pid_t pid)
 
 void axt_wait_listening(const char *uri, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = axt_now_ms() + timeout_ms;
     ax_connect_opts o = {.timeout_ms = 200};
     for (;;) {
         int fd = ax_connect_uri(uri, &o);
@@ -271,7 +269,7 @@ void axt_wait_listening(const char *uri, int timeout_ms)
             ax_close(fd);
             return;
         }
-        if (now_ms() > end)
+        if (axt_now_ms() > end)
             axt_fail(__FILE__, __LINE__, "nothing listens on %s after %d ms: %s", uri,
                      timeout_ms, ax_last_error()->message);
         usleep(5000);
@@ -280,10 +278,10 @@ void axt_wait_listening(const char *uri, int timeout_ms)
 
 size_t axt_read_all(int fd, char *buf, size_t max, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = axt_now_ms() + timeout_ms;
     size_t got = 0;
     while (got < max) {
-        int left = (int)(end - now_ms());
+        int left = (int)(end - axt_now_ms());
         if (left <= 0)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -298,4 +296,23 @@ size_t axt_read_all(int fd, char *buf, size_t max, int timeout_ms)
         got += (size_t)n;
     }
     return got;
+}
+
+int axt_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+int axt_scale(void)
+{
+    const char *s = getenv("AXT_TIMEOUT_SCALE");
+    int v = s ? atoi(s) : 1;
+    return v > 0 ? v : 1;
 }

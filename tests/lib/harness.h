@@ -103,6 +103,17 @@ void axt_wait_listening(const char *uri, int timeout_ms);
  * count. */
 size_t axt_read_all(int fd, char *buf, size_t max, int timeout_ms);
 
+/* AXT_TIMEOUT_SCALE (valgrind runs set 10), at least 1: stretches a
+ * test's own waits, and tells the big tests to scale their sizes down. */
+int axt_scale(void);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+double axt_now_ms(void);
+
+/* How many fds this process has open (from /proc/self/fd), to prove a
+ * call leaked none. */
+int axt_count_fds(void);
+
 /* A fresh directory under /tmp for this test (removed by the runner). */
 const char *axt_tmpdir(void);
 

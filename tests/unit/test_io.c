@@ -13,13 +13,6 @@
 
 #include "harness.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* A connected TCP pair over 127.0.0.1. */
 static void tcp_pair(int *client, int *server)
 {
@@ -144,13 +137,13 @@ TEST(select_timeout)
     CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sp));
     int r[] = {sp[0], sp[1]};
     size_t nr = 2;
-    double t0 = now_ms();
+    double t0 = axt_now_ms();
     CHECK_EQ(ax_select(r, &nr, NULL, NULL, NULL, NULL, 150), 0);
-    CHECK(now_ms() - t0 >= 120);
+    CHECK(axt_now_ms() - t0 >= 120);
     CHECK_EQ(nr, 0);
-    t0 = now_ms();
+    t0 = axt_now_ms();
     CHECK_EQ(ax_select(NULL, NULL, NULL, NULL, NULL, NULL, 100), 0);
-    CHECK(now_ms() - t0 >= 80);
+    CHECK(axt_now_ms() - t0 >= 80);
     ax_close(sp[0]);
     ax_close(sp[1]);
 }
@@ -300,9 +293,9 @@ TEST(write_all_timeout_reports_partial_count)
     int sp[2];
     CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM | AX_SOCK_NONBLOCK, sp));
     size_t written = 0;
-    double t0 = now_ms();
+    double t0 = axt_now_ms();
     CHECK_EQ(ax_write_all(sp[0], buf, len, 200, &written), AX_ETIMEDOUT);
-    CHECK(now_ms() - t0 >= 150);
+    CHECK(axt_now_ms() - t0 >= 150);
     CHECK(written > 0 && written < len);
     char want[128];
     snprintf(want, sizeof want, "write to fd %d timed out after 200 ms with %zu of %zu bytes written",

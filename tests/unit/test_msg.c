@@ -17,19 +17,6 @@ static int cloexec(int fd)
     return f >= 0 && (f & FD_CLOEXEC);
 }
 
-/* Open descriptors of this process. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    CHECK(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own fd */
-}
-
 typedef union ctlbuf {
     struct cmsghdr align;
     char bytes[512];
@@ -187,7 +174,7 @@ static void truncated(size_t room)
     int sp[2], p[2];
     CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sp));
     CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-    int before = count_fds();
+    int before = axt_count_fds();
     int send[4] = {p[0], p[1], p[0], p[1]};
     CHECK_EQ(ax_send_fds(sp[0], "four", 4, send, 4), 4);
     int got[4] = {-1, -1, -1, -1};
@@ -198,7 +185,7 @@ static void truncated(size_t room)
     char want[64];
     snprintf(want, sizeof want, "%zu kept, the rest were closed (ECTRUNC)", room);
     CHECK_ERRMSG(want);
-    CHECK_EQ(count_fds(), before + (int)room);
+    CHECK_EQ(axt_count_fds(), before + (int)room);
     for (size_t i = 0; i < room; i++) {
         CHECK(cloexec(got[i]));
         struct stat a, b;
@@ -207,7 +194,7 @@ static void truncated(size_t room)
         CHECK(a.st_ino == b.st_ino);
         close(got[i]);
     }
-    CHECK_EQ(count_fds(), before); /* nothing leaked */
+    CHECK_EQ(axt_count_fds(), before); /* nothing leaked */
     close(p[0]);
     close(p[1]);
     ax_close(sp[0]);
@@ -229,7 +216,7 @@ TEST(pass_two_fds_room_for_one)
     int sp[2], p[2];
     CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sp));
     CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-    int before = count_fds();
+    int before = axt_count_fds();
     CHECK_EQ(ax_send_fds(sp[0], "two", 3, p, 2), 3);
     int got = -1;
     size_t n = 1;
@@ -237,11 +224,11 @@ TEST(pass_two_fds_room_for_one)
     CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, &got, &n), AX_ECTRUNC);
     CHECK_EQ(n, 1);
     CHECK_ERRMSG("1 kept, the rest were closed (ECTRUNC)");
-    CHECK_EQ(count_fds(), before + 1);
+    CHECK_EQ(axt_count_fds(), before + 1);
     CHECK(cloexec(got));
     CHECK_EQ(ax_write(got, "r", 1), AX_EBADF); /* p[0], a read end */
     close(got);
-    CHECK_EQ(count_fds(), before);
+    CHECK_EQ(axt_count_fds(), before);
     close(p[0]);
     close(p[1]);
     ax_close(sp[0]);

@@ -44,13 +44,6 @@ static unsigned port_of(int fd)
     return ax_addr_port(&a);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* A TCP socket bound to 127.0.0.1 but not listening: while it is held, its
  * port surely refuses connections. */
 static int closed_port(unsigned *port)
@@ -601,9 +594,9 @@ TEST(connect_timeout_when_backlog_full)
     CHECK_EQ(poll(&p, 1, 2000), 1); /* c1 is in the accept queue */
 
     int c2 = CHECK_OK(ax_socket(AF_INET, SOCK_STREAM, 0));
-    double t0 = now_ms();
+    double t0 = axt_now_ms();
     CHECK_EQ(ax_connect_fd(c2, &a, 300), AX_ETIMEDOUT);
-    CHECK(now_ms() - t0 >= 250);
+    CHECK(axt_now_ms() - t0 >= 250);
     char want[128];
     snprintf(want, sizeof want, "Connection to tcp://127.0.0.1:%u timed out after 300 ms (ETIMEDOUT)",
              ax_addr_port(&a));

@@ -1,0 +1,173 @@
+/* The poll backend: the portable fallback. One pollfd per watched io,
+ * found by fd through a table, so set/forget are O(1). */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "loop/backend.h"
+
+typedef struct pstate {
+    struct pollfd *pfds;
+    ax__io **ios;
+    size_t n, cap;
+    int *slot;          /* fd -> index in pfds, -1 if absent */
+    size_t nslot;
+    struct pollfd *ready; /* scratch copy for dispatch */
+    ax__io **ready_io;
+} pstate;
+
+static int p_init(ax_loop *loop)
+{
+    pstate *s = calloc(1, sizeof *s);
+    if (!s)
+        return ax__err(AX_ENOMEM, "new loop: out of memory");
+    loop->bdata = s;
+    return 0;
+}
+
+static void p_fini(ax_loop *loop)
+{
+    pstate *s = loop->bdata;
+    if (!s)
+        return;
+    free(s->pfds);
+    free(s->ios);
+    free(s->slot);
+    free(s->ready);
+    free(s->ready_io);
+    free(s);
+    loop->bdata = NULL;
+}
+
+static int grow(pstate *s, int fd)
+{
+    if ((size_t)fd >= s->nslot) {
+        size_t n = s->nslot ? s->nslot : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        int *sl = realloc(s->slot, n * sizeof *sl);
+        if (!sl)
+            return -1;
+        for (size_t i = s->nslot; i < n; i++)
+            sl[i] = -1;
+        s->slot = sl;
+        s->nslot = n;
+    }
+    if (s->n == s->cap) {
+        size_t c = s->cap ? s->cap * 2 : 64;
+        struct pollfd *p = realloc(s->pfds, c * sizeof *p);
+        if (!p)
+            return -1;
+        s->pfds = p;
+        ax__io **io = realloc(s->ios, c * sizeof *io);
+        if (!io)
+            return -1;
+        s->ios = io;
+        struct pollfd *r = realloc(s->ready, c * sizeof *r);
+        if (!r)
+            return -1;
+        s->ready = r;
+        ax__io **ri = realloc(s->ready_io, c * sizeof *ri);
+        if (!ri)
+            return -1;
+        s->ready_io = ri;
+        s->cap = c;
+    }
+    return 0;
+}
+
+static void p_forget(ax_loop *loop, ax__io *io)
+{
+    pstate *s = loop->bdata;
+    if (!io->in_kernel)
+        return;
+    int i = s->slot[io->fd];
+    size_t last = --s->n;
+    if ((size_t)i != last) {
+        s->pfds[i] = s->pfds[last];
+        s->ios[i] = s->ios[last];
+        s->slot[s->pfds[i].fd] = i;
+    }
+    s->slot[io->fd] = -1;
+    io->in_kernel = 0;
+}
+
+static int p_set(ax_loop *loop, ax__io *io, unsigned events)
+{
+    pstate *s = loop->bdata;
+    if (events == 0) {
+        p_forget(loop, io);
+        io->events = 0;
+        return 0;
+    }
+    short ev = 0;
+    if (events & AX_READABLE)
+        ev |= POLLIN | POLLRDHUP;
+    if (events & AX_WRITABLE)
+        ev |= POLLOUT;
+    if (!io->in_kernel) {
+        /* One io per fd, as epoll has it (EEXIST): a second entry would
+         * take over the fd's slot and corrupt the table on forget. */
+        if ((size_t)io->fd < s->nslot && s->slot[io->fd] >= 0)
+            return ax__syserr(AX_EEXIST, "watch fd %d: it is watched already", io->fd);
+        if (grow(s, io->fd) < 0)
+            return ax__err(AX_ENOMEM, "watch fd %d: out of memory", io->fd);
+        s->slot[io->fd] = (int)s->n;
+        s->pfds[s->n] = (struct pollfd){.fd = io->fd};
+        s->ios[s->n] = io;
+        s->n++;
+        io->in_kernel = 1;
+    }
+    s->pfds[s->slot[io->fd]].events = ev;
+    io->events = (uint8_t)events;
+    return 0;
+}
+
+static int p_wait(ax_loop *loop, int timeout_ms)
+{
+    pstate *s = loop->bdata;
+    int n = poll(s->pfds, (nfds_t)s->n, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR)
+            return 0;
+        return ax__syserr(ax__errno(), "poll failed");
+    }
+    /* Callbacks may add or forget ios and so reorder pfds: dispatch from a
+     * copy of what was ready. */
+    size_t k = 0;
+    for (size_t i = 0; i < s->n && k < (size_t)n; i++) {
+        if (s->pfds[i].revents) {
+            s->ready[k] = s->pfds[i];
+            s->ready_io[k++] = s->ios[i];
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        short e = s->ready[i].revents;
+        ax__io *io = s->ready_io[i];
+        /* The io may have been forgotten (or its fd reused) by an earlier
+         * callback in this batch. */
+        if (io->fd != s->ready[i].fd || !io->in_kernel)
+            continue;
+        unsigned r = 0;
+        if (e & (POLLIN | POLLRDHUP))
+            r |= AX_READABLE;
+        if (e & POLLOUT)
+            r |= AX_WRITABLE;
+        if (e & POLLHUP)
+            r |= AX_HANGUP | AX_READABLE;
+        if (e & (POLLERR | POLLNVAL))
+            r |= AX_FDERROR | AX_READABLE | AX_WRITABLE;
+        ax__io_ready(loop, io, r);
+    }
+    return n;
+}
+
+const ax__backend ax__poll_backend = {
+    .name = "poll",
+    .init = p_init,
+    .fini = p_fini,
+    .set = p_set,
+    .forget = p_forget,
+    .wait = p_wait,
+};

@@ -1,0 +1,244 @@
+/* Signal watchers on one signalfd per loop, and raw fd watchers. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "loop/timer.h"
+
+struct ax_signal {
+    ax_loop *loop;
+    ax_signal *next;
+    ax_signal_cb cb;
+    void *arg;
+    int signo;
+    uint8_t ref;
+    uint8_t dead; /* stopped; unlinked and freed by a deferred call */
+};
+
+static int watched(const ax_loop *loop, int signo, const ax_signal *except)
+{
+    for (const ax_signal *s = loop->signals; s; s = s->next)
+        if (s->signo == signo && s != except && !s->dead)
+            return 1;
+    return 0;
+}
+
+ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg)
+{
+    if (!loop || !cb || signo <= 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP) {
+        ax__err(AX_EINVAL, "signal watch: bad arguments (signal %d)", signo);
+        return NULL;
+    }
+    ax_signal *s = calloc(1, sizeof *s);
+    if (!s) {
+        ax__err(AX_ENOMEM, "signal watch: out of memory");
+        return NULL;
+    }
+    if (!sigismember(&loop->sigmask, signo)) {
+        sigset_t one, old;
+        sigemptyset(&one);
+        sigaddset(&one, signo);
+        sigset_t next = loop->sigmask;
+        sigaddset(&next, signo);
+        int fd = signalfd(loop->sigio.fd, &next, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (fd < 0) {
+            ax__syserr(ax__errno(), "signal watch: signalfd for signal %d failed", signo);
+            free(s);
+            return NULL;
+        }
+        pthread_sigmask(SIG_BLOCK, &one, &old);
+        if (sigismember(&old, signo))
+            sigaddset(&loop->sigprev, signo);
+        loop->sigmask = next;
+        if (loop->sigio.fd < 0) {
+            loop->sigio.fd = fd;
+            if (ax__io_set(loop, &loop->sigio, AX_READABLE) < 0) {
+                close(fd);
+                loop->sigio.fd = -1;
+                free(s);
+                return NULL;
+            }
+        }
+    }
+    s->loop = loop;
+    s->cb = cb;
+    s->arg = arg;
+    s->signo = signo;
+    s->ref = 1;
+    s->next = loop->signals;
+    loop->signals = s;
+    ax__ref(loop);
+    return s;
+}
+
+static void unlink_dead(void *arg)
+{
+    ax_loop *loop = arg;
+    ax_signal **pp = &loop->signals;
+    while (*pp) {
+        ax_signal *s = *pp;
+        if (s->dead) {
+            *pp = s->next;
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+void ax_signal_stop(ax_signal *s)
+{
+    if (!s || s->dead)
+        return;
+    ax_loop *loop = s->loop;
+    if (s->ref)
+        ax__unref(loop);
+    s->dead = 1;
+    if (!watched(loop, s->signo, s)) {
+        /* The last watcher: give the signal back to its old disposition. */
+        sigdelset(&loop->sigmask, s->signo);
+        if (!sigismember(&loop->sigprev, s->signo)) {
+            sigset_t one;
+            sigemptyset(&one);
+            sigaddset(&one, s->signo);
+            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        }
+        sigdelset(&loop->sigprev, s->signo);
+        signalfd(loop->sigio.fd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+    }
+    /* Unlinking now could pull the list out from under ax__signal_io. If
+     * even that small allocation fails, ax_loop_free sweeps it later. */
+    ax__defer(loop, unlink_dead, loop);
+}
+
+void ax_signal_set_ref(ax_signal *s, int ref)
+{
+    uint8_t r = ref != 0;
+    if (s->dead || r == s->ref)
+        return;
+    if (r)
+        ax__ref(s->loop);
+    else
+        ax__unref(s->loop);
+    s->ref = r;
+}
+
+void ax__signal_io(ax_loop *loop)
+{
+    struct signalfd_siginfo si[8];
+    for (;;) {
+        ssize_t n = read(loop->sigio.fd, si, sizeof si);
+        if (n <= 0)
+            return;
+        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
+            int signo = (int)si[i].ssi_signo;
+            for (ax_signal *s = loop->signals; s; s = s->next)
+                if (s->signo == signo && !s->dead)
+                    s->cb(s, signo, s->arg);
+        }
+    }
+}
+
+void ax__signal_free_all(ax_loop *loop)
+{
+    for (ax_signal *s = loop->signals; s; s = s->next)
+        if (!s->dead)
+            ax_signal_stop(s);
+    unlink_dead(loop);
+    if (loop->sigio.fd >= 0) {
+        ax__io_forget(loop, &loop->sigio);
+        close(loop->sigio.fd);
+        loop->sigio.fd = -1;
+    }
+}
+
+/* ------------------------------------------------------------ watchers */
+
+struct ax_watch {
+    ax__io io;
+    ax_loop *loop;
+    ax_watch *next; /* all watchers, for ax_loop_free */
+    ax_watch_cb cb;
+    void *arg;
+};
+
+static void free_watch(void *arg)
+{
+    free(arg);
+}
+
+ax_watch *ax_watch_fd(ax_loop *loop, int fd, unsigned events, ax_watch_cb cb, void *arg)
+{
+    if (!loop || !cb || fd < 0) {
+        ax__err(AX_EINVAL, "watch fd %d: bad arguments", fd);
+        return NULL;
+    }
+    ax_watch *w = calloc(1, sizeof *w);
+    if (!w) {
+        ax__err(AX_ENOMEM, "watch fd %d: out of memory", fd);
+        return NULL;
+    }
+    w->io.fd = fd;
+    w->io.kind = AX__IO_WATCH;
+    w->loop = loop;
+    w->cb = cb;
+    w->arg = arg;
+    int rc = ax__io_set(loop, &w->io, events & (AX_READABLE | AX_WRITABLE));
+    if (rc < 0) {
+        free(w);
+        return NULL;
+    }
+    w->next = loop->watches;
+    loop->watches = w;
+    ax__ref(loop);
+    return w;
+}
+
+int ax_watch_set(ax_watch *w, unsigned events)
+{
+    if (w->io.fd < 0)
+        return ax__err(AX_EINVAL, "watch set: the watcher is stopped");
+    return ax__io_set(w->loop, &w->io, events & (AX_READABLE | AX_WRITABLE));
+}
+
+void ax_watch_stop(ax_watch *w)
+{
+    if (!w || w->io.fd < 0)
+        return;
+    ax_loop *loop = w->loop;
+    ax__io_forget(loop, &w->io);
+    w->io.fd = -1;
+    ax__unref(loop);
+    for (ax_watch **pp = &loop->watches; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    /* Freed after the dispatch batch that may still hold a pointer. */
+    if (ax__defer(loop, free_watch, w) < 0) {
+        w->next = loop->dead_watches;
+        loop->dead_watches = w;
+    }
+}
+
+void ax__watch_io(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    (void)loop;
+    ax_watch *w = (ax_watch *)io;
+    w->cb(w, io->fd, revents, w->arg);
+}
+
+void ax__watch_free_all(ax_loop *loop)
+{
+    while (loop->watches)
+        ax_watch_stop(loop->watches);
+    while (loop->dead_watches) {
+        ax_watch *w = loop->dead_watches;
+        loop->dead_watches = w->next;
+        free(w);
+    }
+}

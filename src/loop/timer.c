@@ -1,0 +1,213 @@
+/* Timers on a binary min-heap ordered by (due, sequence), so timers due at
+ * the same time run in the order they were armed. */
+#include <stdlib.h>
+
+#include "core/internal.h"
+#include "loop/timer.h"
+
+#define NOT_IN_HEAP ((size_t)-1)
+
+struct ax_timer {
+    ax_loop *loop;
+    ax_timer_cb cb;
+    void *arg;
+    uint64_t due, repeat, seq;
+    size_t idx;       /* position in the heap, NOT_IN_HEAP when idle */
+    uint8_t ref;      /* counts toward ax_loop_alive */
+    uint8_t running;  /* inside its callback */
+    uint8_t stopped;  /* ax_timer_stop() was called inside the callback */
+};
+
+static int before(const ax_timer *a, const ax_timer *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void place(ax_loop *loop, size_t i, ax_timer *t)
+{
+    loop->heap[i] = t;
+    t->idx = i;
+}
+
+static void sift_up(ax_loop *loop, size_t i)
+{
+    ax_timer *t = loop->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(t, loop->heap[p]))
+            break;
+        place(loop, i, loop->heap[p]);
+        i = p;
+    }
+    place(loop, i, t);
+}
+
+static void sift_down(ax_loop *loop, size_t i)
+{
+    ax_timer *t = loop->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= loop->nheap)
+            break;
+        if (c + 1 < loop->nheap && before(loop->heap[c + 1], loop->heap[c]))
+            c++;
+        if (!before(loop->heap[c], t))
+            break;
+        place(loop, i, loop->heap[c]);
+        i = c;
+    }
+    place(loop, i, t);
+}
+
+static int heap_add(ax_loop *loop, ax_timer *t)
+{
+    if (loop->nheap == loop->capheap) {
+        size_t cap = loop->capheap ? loop->capheap * 2 : 16;
+        ax_timer **h = realloc(loop->heap, cap * sizeof *h);
+        if (!h)
+            return AX_ENOMEM;
+        loop->heap = h;
+        loop->capheap = cap;
+    }
+    place(loop, loop->nheap++, t);
+    sift_up(loop, t->idx);
+    if (t->ref)
+        ax__ref(loop);
+    return 0;
+}
+
+static void heap_remove(ax_loop *loop, ax_timer *t)
+{
+    size_t i = t->idx;
+    if (i == NOT_IN_HEAP)
+        return;
+    t->idx = NOT_IN_HEAP;
+    if (t->ref)
+        ax__unref(loop);
+    ax_timer *last = loop->heap[--loop->nheap];
+    if (i == loop->nheap)
+        return;
+    place(loop, i, last);
+    if (i > 0 && before(last, loop->heap[(i - 1) / 2]))
+        sift_up(loop, i);
+    else
+        sift_down(loop, i);
+}
+
+static void arm(ax_timer *t, uint64_t after_ms)
+{
+    ax_loop *loop = t->loop;
+    t->due = loop->now + after_ms;
+    t->seq = loop->timer_seq++;
+}
+
+ax_timer *ax_timer_start(ax_loop *loop, uint64_t after_ms, uint64_t repeat_ms, ax_timer_cb cb,
+                         void *arg)
+{
+    if (!loop || !cb) {
+        ax__err(AX_EINVAL, "timer start: loop or cb is NULL");
+        return NULL;
+    }
+    ax_timer *t = calloc(1, sizeof *t);
+    if (!t) {
+        ax__err(AX_ENOMEM, "timer start: out of memory");
+        return NULL;
+    }
+    t->loop = loop;
+    t->cb = cb;
+    t->arg = arg;
+    t->repeat = repeat_ms;
+    t->ref = 1;
+    t->idx = NOT_IN_HEAP;
+    arm(t, after_ms);
+    if (heap_add(loop, t) < 0) {
+        free(t);
+        ax__err(AX_ENOMEM, "timer start: out of memory");
+        return NULL;
+    }
+    return t;
+}
+
+void ax_timer_again(ax_timer *t, uint64_t after_ms, uint64_t repeat_ms)
+{
+    heap_remove(t->loop, t);
+    t->repeat = repeat_ms;
+    t->stopped = 0;
+    arm(t, after_ms);
+    /* The heap only grows here if the timer had been taken out, in which
+     * case its slot is free again; this cannot fail for lack of memory. */
+    heap_add(t->loop, t);
+}
+
+void ax_timer_stop(ax_timer *t)
+{
+    if (!t)
+        return;
+    heap_remove(t->loop, t);
+    if (t->running)
+        t->stopped = 1; /* freed when the callback returns */
+    else
+        free(t);
+}
+
+void ax_timer_set_ref(ax_timer *t, int ref)
+{
+    uint8_t r = ref != 0;
+    if (r == t->ref)
+        return;
+    if (t->idx != NOT_IN_HEAP) {
+        if (r)
+            ax__ref(t->loop);
+        else
+            ax__unref(t->loop);
+    }
+    t->ref = r;
+}
+
+int ax__timer_next(const ax_loop *loop)
+{
+    if (loop->nheap == 0)
+        return -1;
+    uint64_t due = loop->heap[0]->due;
+    if (due <= loop->now)
+        return 0;
+    uint64_t d = due - loop->now;
+    return d > 86400000u ? 86400000 : (int)d;
+}
+
+void ax__timer_run(ax_loop *loop)
+{
+    /* Timers armed during this pass (including one re-armed with delay 0
+     * from its own callback) have seq >= limit and wait for the next
+     * iteration, after I/O has been polled. */
+    uint64_t limit = loop->timer_seq;
+    while (loop->nheap > 0) {
+        ax_timer *t = loop->heap[0];
+        if (t->due > loop->now || t->seq >= limit)
+            break;
+        heap_remove(loop, t);
+        if (t->repeat) {
+            arm(t, t->repeat);
+            heap_add(loop, t);
+        }
+        t->running = 1;
+        t->cb(t, t->arg);
+        t->running = 0;
+        /* Stopped in the callback, or a one-shot not restarted there: the
+         * loop owns it and frees it now. */
+        if (t->stopped || t->idx == NOT_IN_HEAP)
+            free(t);
+    }
+}
+
+void ax__timer_free_all(ax_loop *loop)
+{
+    while (loop->nheap > 0) {
+        ax_timer *t = loop->heap[0];
+        heap_remove(loop, t);
+        free(t);
+    }
+    free(loop->heap);
+    loop->heap = NULL;
+    loop->capheap = 0;
+}

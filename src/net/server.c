@@ -1,0 +1,333 @@
+/* Servers: listen from a URI or an inherited fd, accept with limits,
+ * survive fd exhaustion without spinning, sweep idle connections. */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "net/net.h"
+
+#define ACCEPT_BATCH 64        /* accepts per readiness event: fairness to other fds */
+#define EMFILE_RETRY_MS 100    /* how soon to try again after running out of fds */
+
+/* Reports a non-fatal error: "<what> on <address>: <Text> (<ENAME>)". */
+static void report(ax_server *s, int code, const char *what)
+{
+    if (!s->o.on_error)
+        return;
+    ax_error e;
+    e.code = code;
+    ax__syserr(code, "%s on %s", what, s->address);
+    memcpy(e.message, ax_last_error()->message, sizeof e.message);
+    s->o.on_error(s, &e, s->o.arg);
+}
+
+/* Listening is wanted unless paused by the user, by the connection limit,
+ * or by fd exhaustion. */
+static void update(ax_server *s)
+{
+    if (s->closed)
+        return;
+    unsigned want = (s->paused || s->limit_paused || s->fd_paused) ? 0 : AX_READABLE;
+    if (s->io.events != want)
+        ax__io_set(s->loop, &s->io, want);
+}
+
+static int check_fd(int fd, char *canon)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return ax__syserr(ax__errno(), "Failed to listen on \"%s\"", canon);
+    if (!S_ISSOCK(st.st_mode))
+        return ax__syserr(AX_ENOTSOCK, "Failed to listen on \"%s\": fd %d is not a socket", canon,
+                          fd);
+    int acc = 0;
+    socklen_t l = sizeof acc;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0)
+        return ax__syserr(ax__errno(), "Failed to listen on \"%s\"", canon);
+    if (!acc) {
+        ax_addr peer;
+        if (ax_peername(fd, &peer) == 0)
+            return ax__syserr(AX_EISCONN, "Failed to listen on \"%s\": fd %d is a connected socket",
+                              canon, fd);
+        return ax__err(AX_EINVAL, "Failed to listen on \"%s\": fd %d is not a listening socket",
+                       canon, fd);
+    }
+    if (ax_set_nonblock(fd, 1) < 0)
+        return ax_last_error()->code;
+    /* Inherited fds arrive inheritable (systemd, a parent's socket); once
+     * adopted it must not leak into programs we exec, or the port stays
+     * open after us (sd_listen_fds() does the same). */
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return ax__syserr(ax__errno(), "Failed to listen on \"%s\": fd %d", canon, fd);
+    return 0;
+}
+
+int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts, ax_server **out)
+{
+    if (!loop || !out)
+        return ax__err(AX_EINVAL, "server listen: loop or out is NULL");
+    *out = NULL;
+    ax_uri u;
+    char canon[AX_URISTRLEN];
+    int rc = ax__uri_canon(uri, &u, canon);
+    if (rc < 0)
+        return rc;
+    ax_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return ax__err(AX_ENOMEM, "Failed to listen on \"%s\": out of memory", canon);
+    if (opts)
+        s->o = *opts;
+    int fd;
+    if (u.scheme == AX_SCHEME_FD) {
+        fd = u.fd;
+        if ((rc = check_fd(fd, canon)) < 0) {
+            free(s);
+            return rc;
+        }
+    } else if (u.scheme == AX_SCHEME_TCP || u.scheme == AX_SCHEME_UNIX) {
+        ax_listen_opts lo = {.backlog = s->o.backlog,
+                             .reuseport = s->o.reuseport,
+                             .v6only = s->o.v6only,
+                             .nonblock = true,
+                             .unlink_stale = s->o.unlink_stale};
+        fd = ax_listen_uri(uri, &lo);
+        if (fd < 0) {
+            free(s);
+            return fd;
+        }
+        if (u.kind == AX_HOST_PATH) {
+            s->unlink_path = 1;
+            memcpy(s->path, u.addr.u.un.sun_path, sizeof s->path);
+        }
+    } else {
+        free(s);
+        return ax__err(AX_EINVAL, "Failed to listen on \"%s\": servers listen on tcp://, unix:// "
+                                  "and fd:// URIs (tls:// comes with the TLS layer)",
+                       canon);
+    }
+    s->loop = loop;
+    s->io.fd = fd;
+    s->io.kind = AX__IO_SERVER;
+    if (ax_sockname_uri(fd, s->address, sizeof s->address) < 0)
+        snprintf(s->address, sizeof s->address, "%s", canon);
+    if ((rc = ax__io_set(loop, &s->io, AX_READABLE)) < 0) {
+        close(fd);
+        free(s);
+        return rc;
+    }
+    s->next = loop->servers;
+    loop->servers = s;
+    ax__ref(loop);
+    if (s->o.idle_timeout_ms) {
+        /* The same step as ax__net_sweep() takes, and only ever sooner: a
+         * sweep already due later (another server's longer timeout) would
+         * let this server's idle connections live far past their limit. */
+        uint64_t step = s->o.idle_timeout_ms < 1000 ? s->o.idle_timeout_ms / 2 + 1 : 500;
+        if (!loop->next_sweep || loop->next_sweep > loop->now + step)
+            loop->next_sweep = loop->now + step;
+    }
+    *out = s;
+    return 0;
+}
+
+const char *ax_server_address(const ax_server *s)
+{
+    return s && !s->closed ? s->address : NULL;
+}
+
+void ax_server_pause(ax_server *s)
+{
+    s->paused = 1;
+    update(s);
+}
+
+void ax_server_resume(ax_server *s)
+{
+    s->paused = 0;
+    update(s);
+}
+
+size_t ax_server_connection_count(const ax_server *s)
+{
+    return s->count;
+}
+
+static void free_server(void *arg)
+{
+    free(arg);
+}
+
+void ax_server_close(ax_server *s)
+{
+    if (!s || s->closed)
+        return;
+    ax_loop *loop = s->loop;
+    s->closed = 1;
+    ax__io_forget(loop, &s->io);
+    close(s->io.fd);
+    s->io.fd = -1;
+    if (s->unlink_path)
+        unlink(s->path);
+    if (s->retry)
+        ax_timer_stop(s->retry);
+    /* Its connections live on as the loop's own. */
+    for (size_t i = 0; i < loop->nconns; i++) {
+        ax_conn *c = loop->conns[i];
+        if (!(c->flags & CF_CLIENT) && c->owner.server == s) {
+            if (s->o.high_water) {
+                ax__aux *a = ax__conn_aux(c);
+                if (a && !a->high_water)
+                    a->high_water = s->o.high_water;
+            }
+            c->owner.loop = loop;
+            c->flags |= CF_CLIENT;
+        }
+    }
+    for (ax_server **pp = &loop->servers; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    ax__unref(loop);
+    if (ax__defer(loop, free_server, s) < 0)
+        free(s);
+}
+
+void ax__server_conn_closed(ax_server *s)
+{
+    s->count--;
+    if (s->limit_paused && s->count < s->o.max_connections) {
+        s->limit_paused = 0;
+        update(s);
+    }
+}
+
+static void retry_accept(ax_timer *t, void *arg)
+{
+    (void)t;
+    ax_server *s = arg;
+    s->retry = NULL; /* one-shot: freed by the loop after this returns */
+    s->fd_paused = 0;
+    update(s);
+}
+
+/* Out of fds: stop accepting (the listener stays readable, so trying
+ * again at once would spin) and retry on a timer; report once per episode. */
+static void out_of_fds(ax_server *s, int code)
+{
+    s->fd_paused = 1;
+    update(s);
+    if (!s->retry) {
+        s->retry = ax_timer_start(s->loop, EMFILE_RETRY_MS, 0, retry_accept, s);
+        if (s->retry)
+            ax_timer_set_ref(s->retry, 0);
+    }
+    if (!s->emfile_reported) {
+        s->emfile_reported = 1;
+        report(s, code, "Unable to accept new connection (accepting paused, retrying)");
+    }
+}
+
+static void tune(ax_server *s, int fd)
+{
+    int one = 1;
+    if (s->o.nodelay)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (s->o.keepalive_s > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &s->o.keepalive_s, sizeof s->o.keepalive_s);
+    }
+}
+
+void ax__server_io(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    (void)revents;
+    ax_server *s = (ax_server *)((char *)io - offsetof(ax_server, io));
+    for (int i = 0; i < ACCEPT_BATCH && !s->closed && s->io.events; i++) {
+        int fd = accept4(s->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EAGAIN || e == EINTR)
+                return;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                out_of_fds(s, -e);
+                return;
+            }
+            if (e == ECONNABORTED || e == EPROTO || e == EPERM)
+                continue; /* that connection is gone; others may wait */
+            report(s, -e, "Unable to accept new connection");
+            return;
+        }
+        s->emfile_reported = 0;
+        if (s->o.max_connections && s->count >= s->o.max_connections) {
+            close(fd);
+            report(s, AX_ECONNABORTED, "Connection closed because server reached connection limit");
+            continue;
+        }
+        tune(s, fd);
+        ax_conn *c = ax__conn_new(loop, fd, s);
+        if (!c) {
+            close(fd);
+            report(s, ax_last_error()->code, "Unable to set up new connection");
+            continue;
+        }
+        s->count++;
+        if (s->o.max_connections && s->o.pause_on_limit && s->count >= s->o.max_connections) {
+            s->limit_paused = 1;
+            update(s);
+        }
+        if (s->o.on_connection)
+            s->o.on_connection(s, c, s->o.arg);
+        else
+            ax_conn_close(c);
+    }
+}
+
+/* Closes connections idle longer than their server allows. */
+void ax__net_sweep(ax_loop *loop)
+{
+    uint32_t now = (uint32_t)loop->now;
+    uint64_t next = 0;
+    for (size_t i = loop->nconns; i-- > 0;) {
+        if (i >= loop->nconns)
+            continue;
+        ax_conn *c = loop->conns[i];
+        if ((c->flags & CF_CLIENT) || !c->owner.server->o.idle_timeout_ms)
+            continue;
+        uint32_t idle = now - c->last_active;
+        if (idle >= c->owner.server->o.idle_timeout_ms) {
+            ax_error e = {.code = AX_ETIMEDOUT};
+            ax__err(AX_ETIMEDOUT, "Connection idle for %u ms closed", idle);
+            memcpy(e.message, ax_last_error()->message, sizeof e.message);
+            if (c->ev->on_error)
+                c->ev->on_error(c, &e, c->arg);
+            ax_conn_close(c);
+        }
+    }
+    for (ax_server *s = loop->servers; s; s = s->next) {
+        if (!s->o.idle_timeout_ms)
+            continue;
+        uint64_t step = s->o.idle_timeout_ms < 1000 ? s->o.idle_timeout_ms / 2 + 1 : 500;
+        if (!next || loop->now + step < next)
+            next = loop->now + step;
+    }
+    loop->next_sweep = next;
+}
+
+void ax__net_free_all(ax_loop *loop)
+{
+    while (loop->servers)
+        ax_server_close(loop->servers);
+    while (loop->nconns)
+        ax_conn_close(loop->conns[loop->nconns - 1]);
+    ax__connect_free_all(loop);
+}

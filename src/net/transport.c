@@ -1,0 +1,115 @@
+/*
+ * The bottom of a connection's filter chain. Each transport reads, writes
+ * and shuts down for the connection; a TLS or PROXY-protocol filter will be
+ * another row of the table whose functions call the row below, so
+ * conn.c never branches on what the transport is.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "net/net.h"
+
+typedef struct transport {
+    ssize_t (*read)(ax_conn *c, void *buf, size_t len);
+    ssize_t (*writev)(ax_conn *c, const struct iovec *iov, int n);
+    int (*shutdown)(ax_conn *c);
+} transport;
+
+static ssize_t retry_result(ssize_t n)
+{
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN)
+        return AX_EAGAIN;
+    return -errno;
+}
+
+static ssize_t sock_read(ax_conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = recv(c->io.fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return retry_result(n);
+}
+
+static ssize_t sock_writev(ax_conn *c, const struct iovec *iov, int n)
+{
+    ssize_t w;
+    if (n == 1) {
+        do
+            w = send(c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+    } else {
+        /* sendmsg, unlike writev, takes MSG_NOSIGNAL. */
+        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)n};
+        do
+            w = sendmsg(c->io.fd, &m, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+    }
+    return retry_result(w);
+}
+
+static int sock_shutdown(ax_conn *c)
+{
+    return shutdown(c->io.fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+/* Pipes, ttys and files (ax_conn_open): read()/writev(), with a reader
+ * that went away reported as EPIPE rather than a signal. */
+static ssize_t fd_read(ax_conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(c->io.fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return retry_result(n);
+}
+
+static int out_fd(const ax_conn *c)
+{
+    return (c->flags & CF_SPLIT) ? c->aux->out.fd : c->io.fd;
+}
+
+static ssize_t fd_writev(ax_conn *c, const struct iovec *iov, int n)
+{
+    ssize_t w;
+    do
+        w = ax__writev_nosigpipe(out_fd(c), iov, n);
+    while (w < 0 && errno == EINTR);
+    return retry_result(w);
+}
+
+static int fd_shutdown(ax_conn *c)
+{
+    /* A separate output fd is closed so the reader at the other end sees
+     * end of file; a shared one (a tty) cannot be half-closed. */
+    if ((c->flags & CF_SPLIT) && c->aux->out.fd >= 0) {
+        ax__io_forget(ax__conn_loop(c), &c->aux->out);
+        close(c->aux->out.fd);
+        c->aux->out.fd = -1;
+    }
+    return 0;
+}
+
+static const transport transports[] = {
+    [TP_SOCKET] = {sock_read, sock_writev, sock_shutdown},
+    [TP_FD] = {fd_read, fd_writev, fd_shutdown},
+};
+
+ssize_t ax__tp_read(ax_conn *c, void *buf, size_t len)
+{
+    return transports[c->tp].read(c, buf, len);
+}
+
+ssize_t ax__tp_writev(ax_conn *c, const struct iovec *iov, int n)
+{
+    return transports[c->tp].writev(c, iov, n);
+}
+
+int ax__tp_shutdown(ax_conn *c)
+{
+    return transports[c->tp].shutdown(c);
+}

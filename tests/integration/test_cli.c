@@ -1,0 +1,1400 @@
+/*
+ * The axon command-line tool against real peers: socat, ncat and
+ * netcat-openbsd clients and servers, and the test's own sockets where a
+ * step has to be timed exactly (half-close, idle timeouts, limits). Every
+ * address is loopback or a Unix socket in the test's own directory (or an
+ * abstract name carrying the test's pid).
+ *
+ * The binary: $AXON_CLI, else tools/axon/axon next to this test's build
+ * directory. $AXON_CLI_WRAP runs it under a wrapper, e.g.
+ *   AXT_TIMEOUT_SCALE=10 AXON_CLI_WRAP="valgrind -q --leak-check=full
+ *   --error-exitcode=9" build/tests/test_cli
+ * so every exit-status check also checks the wrapper's verdict.
+ */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- helpers */
+
+static int ms(int base)
+{
+    return base * axt_scale();
+}
+
+static const char *cli(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("AXON_CLI");
+    if (env && *env)
+        return env;
+    if (!path[0]) {
+#ifdef AXON_CLI_PATH
+        snprintf(path, sizeof path, "%s", AXON_CLI_PATH);
+#else
+        /* argv[0] (valgrind keeps it, unlike /proc/self/exe): the build
+         * tree's tests/ directory, next to tools/axon/. */
+        char self[PATH_MAX - 32];
+        snprintf(self, sizeof self, "%s", program_invocation_name);
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(self, sizeof self, ".");
+        snprintf(path, sizeof path, "%s/../tools/axon/axon", self);
+#endif
+    }
+    if (access(path, X_OK) != 0)
+        axt_fail(__FILE__, __LINE__, "no axon binary at %s: build it, or set AXON_CLI", path);
+    return path;
+}
+
+/* Test memory lives until the test's process exits: every block is kept
+ * in this table, so leak checkers see it as reachable and no test needs a
+ * free on each of its paths (a failed CHECK exits at once anyway). */
+static void *volatile arena[1024]; /* volatile: the stores must stay */
+static size_t narena;
+
+static size_t keep(void *p)
+{
+    CHECK(p);
+    CHECK(narena < sizeof arena / sizeof arena[0]);
+    arena[narena] = p;
+    return ++narena;
+}
+
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+    size_t slot; /* in arena, 0 until allocated */
+} buf;
+
+static void buf_add(buf *b, const void *d, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        CHECK(b->p);
+        b->cap = cap;
+        if (b->slot)
+            arena[b->slot - 1] = b->p;
+        else
+            b->slot = keep(b->p);
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static const char *buf_str(const buf *b)
+{
+    return b->p ? b->p : "";
+}
+
+/* Deterministic bytes that are not a short repeating pattern. */
+static void fill_bytes(unsigned char *p, size_t n, uint32_t seed)
+{
+    uint32_t x = seed ? seed : 0x9e3779b9u;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (unsigned char)(x >> 24);
+    }
+}
+
+static void check_same(const void *want, size_t wn, const void *got, size_t gn)
+{
+    if (wn != gn)
+        axt_fail(__FILE__, __LINE__, "got %zu bytes, want %zu", gn, wn);
+    const unsigned char *a = want, *b = got;
+    for (size_t i = 0; i < wn; i++)
+        if (a[i] != b[i])
+            axt_fail(__FILE__, __LINE__, "byte %zu of %zu differs", i, wn);
+}
+
+/* A file in the test's directory holding n pseudo-random bytes. */
+static char *random_file(const char *name, size_t n, uint32_t seed, unsigned char **data)
+{
+    static char paths[4][256];
+    static int next;
+    char *path = paths[next++ % 4];
+    snprintf(path, 256, "%s/%s", axt_tmpdir(), name);
+    unsigned char *d = malloc(n);
+    keep(d);
+    fill_bytes(d, n, seed);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    CHECK_OK(ax_write_all(fd, d, n, -1, NULL));
+    close(fd);
+    *data = d;
+    return path;
+}
+
+static int open_in(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    return fd;
+}
+
+static int open_out(const char *name, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", axt_tmpdir(), name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    return fd;
+}
+
+static void read_file(const char *path, buf *b)
+{
+    int fd = open_in(path);
+    char tmp[65536];
+    ssize_t n;
+    while ((n = read(fd, tmp, sizeof tmp)) > 0)
+        buf_add(b, tmp, (size_t)n);
+    close(fd);
+}
+
+/* ---------------------------------------------------------- processes */
+
+enum { NUL = -1, PIPE = -2 };
+
+typedef struct proc {
+    pid_t pid;
+    int in, out, err; /* our ends of its stdin/stdout/stderr pipes, or -1 */
+    buf errb;         /* stderr so far */
+    size_t errpos;    /* consumed by expect_err() up to here */
+} proc;
+
+/* Starts argv with stdin/stdout/stderr from fds (>= 0), pipes (PIPE) or
+ * /dev/null (NUL). The child dies with the test. */
+static proc spawn_io(const char *const argv[], int in, int out, int err)
+{
+    proc p = {.in = -1, .out = -1, .err = -1};
+    int want[1024] = {in, out, err}, child[3], ep[2];
+    for (int i = 0; i < 3; i++) {
+        child[i] = want[i];
+        if (want[i] == PIPE) {
+            int pp[2];
+            CHECK(pipe2(pp, O_CLOEXEC) == 0);
+            child[i] = i == 0 ? pp[0] : pp[1];
+            int mine = i == 0 ? pp[1] : pp[0];
+            if (i == 0)
+                p.in = mine;
+            else if (i == 1)
+                p.out = mine;
+            else
+                p.err = mine;
+        }
+    }
+    CHECK(pipe2(ep, O_CLOEXEC) == 0);
+    pid_t parent = getpid();
+    p.pid = fork();
+    CHECK(p.pid >= 0);
+    if (p.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        /* Move every source above 2 first, so dup2 cannot clobber one;
+         * the copies close at exec, so the program holds only 0-2. */
+        int src[3];
+        for (int i = 0; i < 3; i++)
+            src[i] = fcntl(child[i] >= 0 ? child[i] : devnull, F_DUPFD_CLOEXEC, 10);
+        for (int i = 0; i < 3; i++)
+            dup2(src[i], i);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], (char *const *)argv);
+        int e = errno;
+        if (write(ep[1], &e, sizeof e) < 0) {
+        }
+        _exit(127);
+    }
+    close(ep[1]);
+    int e = 0;
+    ssize_t n = read(ep[0], &e, sizeof e);
+    close(ep[0]);
+    if (n == (ssize_t)sizeof e)
+        axt_fail(__FILE__, __LINE__, "cannot run %s: %s", argv[0], strerror(e));
+    for (int i = 0; i < 3; i++)
+        if (want[i] == PIPE)
+            close(child[i]);
+    return p;
+}
+
+/* axon with the given arguments (NULL-terminated), under $AXON_CLI_WRAP. */
+static proc axon(int in, int out, int err, ...)
+{
+    const char *argv[64];
+    size_t n = 0;
+    static char wrap[512];
+    const char *w = getenv("AXON_CLI_WRAP");
+    if (w && *w) {
+        snprintf(wrap, sizeof wrap, "%s", w);
+        for (char *t = strtok(wrap, " "); t && n < 40; t = strtok(NULL, " "))
+            argv[n++] = t;
+    }
+    argv[n++] = cli();
+    va_list ap;
+    va_start(ap, err);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 63)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return spawn_io(argv, in, out, err);
+}
+
+static void read_err(proc *p)
+{
+    char tmp[4096];
+    ssize_t n = read(p->err, tmp, sizeof tmp);
+    if (n > 0) {
+        buf_add(&p->errb, tmp, (size_t)n);
+    } else if (n == 0 || errno != EINTR) {
+        close(p->err);
+        p->err = -1;
+    }
+}
+
+/* Waits until a line of p's stderr after the last match contains needle;
+ * returns that line (without "\n", valid until the next call). */
+static const char *expect_err(proc *p, const char *needle, int timeout_ms)
+{
+    static char line[1024];
+    double end = axt_now_ms() + timeout_ms;
+    for (;;) {
+        const char *base = buf_str(&p->errb) + p->errpos;
+        const char *hit = strstr(base, needle);
+        const char *eol = hit ? strchr(hit, '\n') : NULL;
+        if (eol) {
+            const char *bol = hit;
+            while (bol > base && bol[-1] != '\n')
+                bol--;
+            snprintf(line, sizeof line, "%.*s", (int)(eol - bol), bol);
+            p->errpos = (size_t)(eol + 1 - buf_str(&p->errb));
+            return line;
+        }
+        int left = (int)(end - axt_now_ms());
+        if (left <= 0 || p->err < 0)
+            axt_fail(__FILE__, __LINE__, "no \"%s\" on stderr; got:\n%s", needle,
+                     buf_str(&p->errb));
+        struct pollfd pf = {.fd = p->err, .events = POLLIN};
+        if (poll(&pf, 1, left) > 0)
+            read_err(p);
+    }
+}
+
+/* Writes in[0..inlen) to p's stdin and closes it (unless in is NULL and
+ * keep_in), while reading its stdout into out (NULL: discard) until EOF,
+ * and its stderr into p->errb. */
+static void pump(proc *p, const void *in, size_t inlen, buf *out, int timeout_ms)
+{
+    double end = axt_now_ms() + timeout_ms;
+    size_t off = 0;
+    if (p->in >= 0)
+        CHECK(fcntl(p->in, F_SETFL, O_NONBLOCK) == 0);
+    while (p->in >= 0 || p->out >= 0) {
+        if (p->in >= 0 && off == inlen) {
+            close(p->in);
+            p->in = -1;
+            continue;
+        }
+        struct pollfd pf[3] = {{.fd = p->in, .events = POLLOUT},
+                               {.fd = p->out, .events = POLLIN},
+                               {.fd = p->err, .events = POLLIN}};
+        int left = (int)(end - axt_now_ms());
+        if (left <= 0)
+            axt_fail(__FILE__, __LINE__, "pump: timed out after %d ms (%zu of %zu bytes in)",
+                     timeout_ms, off, inlen);
+        if (poll(pf, 3, left) <= 0)
+            continue;
+        if (pf[0].revents) {
+            ssize_t w = write(p->in, (const char *)in + off, inlen - off);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EINTR)
+                axt_fail(__FILE__, __LINE__, "pump: write: %s", strerror(errno));
+        }
+        if (pf[1].revents) {
+            char tmp[65536];
+            ssize_t n = read(p->out, tmp, sizeof tmp);
+            if (n > 0 && out)
+                buf_add(out, tmp, (size_t)n);
+            if (n == 0 || (n < 0 && errno != EINTR)) {
+                close(p->out);
+                p->out = -1;
+            }
+        }
+        if (pf[2].revents)
+            read_err(p);
+    }
+}
+
+/* Waits for p to exit, then collects the rest of its stderr. Returns the
+ * waitpid() status. */
+static int finish(proc *p, int timeout_ms)
+{
+    int st = axt_wait(p->pid, timeout_ms);
+    if (p->in >= 0)
+        close(p->in);
+    if (p->out >= 0)
+        close(p->out);
+    p->in = p->out = -1;
+    while (p->err >= 0)
+        read_err(p);
+    return st;
+}
+
+static void check_exit(proc *p, int st, int code)
+{
+    if (!WIFEXITED(st))
+        axt_fail(__FILE__, __LINE__, "pid %d killed by signal %d; stderr:\n%s", (int)p->pid,
+                 WTERMSIG(st), buf_str(&p->errb));
+    if (WEXITSTATUS(st) != code)
+        axt_fail(__FILE__, __LINE__, "pid %d exited %d, want %d; stderr:\n%s", (int)p->pid,
+                 WEXITSTATUS(st), code, buf_str(&p->errb));
+}
+
+/* Runs axon to completion with no input; returns the exit code after
+ * checking it was not killed. */
+static int run_axon(buf *out, proc *p, ...)
+{
+    const char *args[16];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, p);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+        args[n++] = a;
+    va_end(ap);
+    while (n < 15)
+        args[n++] = NULL;
+    *p = axon(NUL, PIPE, PIPE, args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+              args[7], args[8], args[9], args[10], args[11], args[12], args[13], args[14],
+              (const char *)NULL);
+    pump(p, NULL, 0, out, ms(10000));
+    int st = finish(p, ms(10000));
+    if (!WIFEXITED(st))
+        axt_fail(__FILE__, __LINE__, "axon killed by signal %d", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+/* "axon: listening on URI" from a -v run: copies the URI. */
+static void listening(proc *p, char *uri, size_t len)
+{
+    const char *l = expect_err(p, "axon: listening on ", ms(10000));
+    snprintf(uri, len, "%s", l + strlen("axon: listening on "));
+}
+
+static unsigned port_of(const char *uri)
+{
+    const char *c = strrchr(uri, ':');
+    CHECK(c);
+    return (unsigned)atoi(c + 1);
+}
+
+/* The peer address from "axon: connection from ADDR". */
+static void connection_from(proc *p, char *addr, size_t len)
+{
+    const char *l = expect_err(p, "axon: connection from ", ms(10000));
+    snprintf(addr, len, "%s", l + strlen("axon: connection from "));
+}
+
+/* Waits until /proc/net/tcp shows a listener on 127.0.0.1:port; unlike a
+ * probe connection this uses up nothing of a one-shot peer. */
+static void wait_tcp_listen(unsigned port, int timeout_ms)
+{
+    for (int waited = 0;; waited += 5) {
+        FILE *f = fopen("/proc/net/tcp", "r");
+        CHECK(f);
+        char line[512];
+        int found = 0;
+        while (!found && fgets(line, sizeof line, f)) {
+            unsigned lport, st;
+            if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &st) == 2 &&
+                lport == port && st == 0x0A)
+                found = 1;
+        }
+        fclose(f);
+        if (found)
+            return;
+        if (waited > timeout_ms)
+            axt_fail(__FILE__, __LINE__, "nothing listens on port %u", port);
+        usleep(5000);
+    }
+}
+
+/* The same for a Unix socket path ("@name" for an abstract one). */
+static void wait_unix_listen(const char *path, int timeout_ms)
+{
+    for (int waited = 0;; waited += 5) {
+        FILE *f = fopen("/proc/net/unix", "r");
+        CHECK(f);
+        char line[512];
+        int found = 0;
+        while (!found && fgets(line, sizeof line, f)) {
+            unsigned flags;
+            char p[300];
+            if (sscanf(line, "%*s %*x %*x %x %*x %*x %*u %299s", &flags, p) == 2 &&
+                (flags & 0x10000) && strcmp(p, path) == 0)
+                found = 1;
+        }
+        fclose(f);
+        if (found)
+            return;
+        if (waited > timeout_ms)
+            axt_fail(__FILE__, __LINE__, "nothing listens on %s", path);
+        usleep(5000);
+    }
+}
+
+static int connect_to(const char *uri)
+{
+    ax_connect_opts o = {.timeout_ms = ms(5000)};
+    return CHECK_OK(ax_connect_uri(uri, &o));
+}
+
+static void send_str(int fd, const char *s)
+{
+    CHECK_OK(ax_write_all(fd, s, strlen(s), ms(5000), NULL));
+}
+
+/* Reads exactly strlen(want) bytes and compares them. */
+static void expect_str(int fd, const char *want)
+{
+    size_t n = strlen(want);
+    char *got = calloc(1, n + 1);
+    CHECK(got);
+    size_t k = axt_read_all(fd, got, n, ms(5000));
+    got[k] = '\0';
+    CHECK_STR(got, want);
+    free(got);
+}
+
+/* The next read on fd sees the end of the stream (or a reset). */
+static void expect_eof(int fd, int timeout_ms)
+{
+    char c;
+    size_t k = axt_read_all(fd, &c, 1, timeout_ms);
+    CHECK_EQ(k, 0);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    CHECK_EQ(poll(&pf, 1, 0), 1); /* EOF, not a timeout */
+}
+
+static int still_running(pid_t pid)
+{
+    int st;
+    return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* ----------------------------------------------------------- usage, errors */
+
+TEST(help_and_version)
+{
+    buf out = {0};
+    proc p;
+    CHECK_EQ(run_axon(&out, &p, "--help", NULL), 0);
+    CHECK(strstr(buf_str(&out), "usage: axon COMMAND [options] URI"));
+    CHECK(strstr(buf_str(&out), "listen URI"));
+    CHECK(strstr(buf_str(&out), "connect URI"));
+    out.n = 0;
+    CHECK_EQ(run_axon(&out, &p, "listen", "--help", NULL), 0);
+    static const char *const listen_flags[] = {"--keep-open", "--echo",         "--chat",
+                                               "--exec",      "--sh-exec",      "--max-conns",
+                                               "--idle-timeout", "--verbose",   "fd://N"};
+    for (size_t i = 0; i < sizeof listen_flags / sizeof listen_flags[0]; i++)
+        if (!strstr(buf_str(&out), listen_flags[i]))
+            axt_fail(__FILE__, __LINE__, "listen --help lacks %s", listen_flags[i]);
+    out.n = 0;
+    CHECK_EQ(run_axon(&out, &p, "connect", "-h", NULL), 0);
+    static const char *const connect_flags[] = {"--wait", "--exec", "--sh-exec",
+                                                "--idle-timeout", "--verbose"};
+    for (size_t i = 0; i < sizeof connect_flags / sizeof connect_flags[0]; i++)
+        if (!strstr(buf_str(&out), connect_flags[i]))
+            axt_fail(__FILE__, __LINE__, "connect --help lacks %s", connect_flags[i]);
+    out.n = 0;
+    CHECK_EQ(run_axon(&out, &p, "help", "connect", NULL), 0);
+    CHECK(strstr(buf_str(&out), "usage: axon connect [options] URI"));
+    out.n = 0;
+    CHECK_EQ(run_axon(&out, &p, "--version", NULL), 0);
+    CHECK(strncmp(buf_str(&out), "axon 0.1.0 (libaxon ", 20) == 0);
+    CHECK_STR(buf_str(&p.errb), "");
+}
+
+/* Exit 2 with "axon: <what>" and the short usage on stderr. */
+static void expect_usage(const char *want, ...)
+{
+    const char *args[8] = {0};
+    va_list ap;
+    va_start(ap, want);
+    for (size_t i = 0; i < 7; i++)
+        if ((args[i] = va_arg(ap, const char *)) == NULL)
+            break;
+    va_end(ap);
+    buf out = {0};
+    proc p;
+    int code = run_axon(&out, &p, args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+                        NULL);
+    if (code != 2 || strncmp(buf_str(&p.errb), want, strlen(want)) != 0 ||
+        !strstr(buf_str(&p.errb), "usage: axon"))
+        axt_fail(__FILE__, __LINE__, "exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code,
+                 buf_str(&p.errb), want);
+    CHECK_EQ(out.n, 0);
+}
+
+TEST(usage_errors_exit_2)
+{
+    expect_usage("axon: missing command\n", NULL);
+    expect_usage("axon: unknown command \"frob\"\n", "frob", NULL);
+    expect_usage("axon: unknown option --bogus\n", "listen", "--bogus", "tcp://127.0.0.1:0",
+                 NULL);
+    expect_usage("axon: unknown option --bogus\n", "--bogus", NULL);
+    expect_usage("axon: unknown option -x\n", "connect", "-x", "tcp://127.0.0.1:1", NULL);
+    expect_usage("axon: connect: missing URI\n", "connect", "-v", NULL);
+    expect_usage("axon: listen: unexpected argument \"b\"\n", "listen", "a:1", "b", NULL);
+    expect_usage("axon: option --exec needs a value\n", "connect", "tcp://127.0.0.1:1", "--exec",
+                 NULL);
+    expect_usage("axon: option -k is for axon listen\n", "connect", "-k", "tcp://127.0.0.1:1",
+                 NULL);
+    expect_usage("axon: option --wait is for axon connect\n", "listen", "--wait=2",
+                 "tcp://127.0.0.1:0", NULL);
+    expect_usage("axon: give only one of --echo, --chat, --exec, --sh-exec\n", "listen", "--echo",
+                 "--chat", "tcp://127.0.0.1:0", NULL);
+}
+
+/* Bad values are command-line errors too, named precisely, no usage. */
+TEST(bad_values_exit_2)
+{
+    static const struct {
+        const char *args[4];
+        const char *want;
+    } cases[] = {
+        {{"listen", "-i", "abc", "tcp://127.0.0.1:0"},
+         "axon: invalid value for --idle-timeout: \"abc\": want seconds, or a number with ms, s, "
+         "m or h\n"},
+        {{"connect", "-w", "0", "tcp://127.0.0.1:1"},
+         "axon: invalid value for --wait: \"0\": must be between 1 ms and 2147483 s\n"},
+        {{"listen", "--max-conns", "0", "tcp://127.0.0.1:0"},
+         "axon: invalid value for --max-conns: \"0\": want a number from 1 to 1000000\n"},
+        {{"listen", "--exec", " ", "tcp://127.0.0.1:0"}, "axon: the command for --exec is empty\n"},
+        {{"connect", "tcp://[::1", NULL, NULL},
+         "axon: Invalid URI \"tcp://[::1\" given: missing \"]\" after IPv6 address (EINVAL)\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf out = {0};
+        proc p;
+        int code = run_axon(&out, &p, cases[i].args[0], cases[i].args[1], cases[i].args[2],
+                            cases[i].args[3], NULL);
+        CHECK_EQ(code, 2);
+        CHECK_STR(buf_str(&p.errb), cases[i].want);
+    }
+    /* A port out of range, in listen. */
+    buf out = {0};
+    proc p;
+    CHECK_EQ(run_axon(&out, &p, "listen", "tcp://127.0.0.1:99999", NULL), 2);
+    CHECK(strncmp(buf_str(&p.errb), "axon: Invalid URI \"tcp://127.0.0.1:99999\" given: ", 49) ==
+          0);
+}
+
+TEST(connect_failures_exit_1)
+{
+    unsigned port = axt_free_port(SOCK_STREAM);
+    char uri[64], want[AX_URISTRLEN + 200];
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%u", port);
+    buf out = {0};
+    proc p;
+    CHECK_EQ(run_axon(&out, &p, "connect", uri, NULL), 1);
+    snprintf(want, sizeof want,
+             "axon: Connection to %s failed: Connection refused (ECONNREFUSED)\n", uri);
+    CHECK_STR(buf_str(&p.errb), want);
+
+    char path[128];
+    snprintf(path, sizeof path, "unix://%s/nobody.sock", axt_tmpdir());
+    proc q;
+    CHECK_EQ(run_axon(&out, &q, "connect", path, NULL), 1);
+    snprintf(want, sizeof want,
+             "axon: Connection to %s failed: No such file or directory (ENOENT)\n", path);
+    CHECK_STR(buf_str(&q.errb), want);
+
+    /* Hostnames wait for the resolver: a clear error, not a hang. */
+    proc r;
+    CHECK_EQ(run_axon(&out, &r, "connect", "tcp://localhost:80", NULL), 1);
+    CHECK(strstr(buf_str(&r.errb), "axon: Connection to tcp://localhost:80 failed: hostnames"));
+
+    /* A port in use. */
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char busy[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(lfd, busy, sizeof busy));
+    proc s;
+    CHECK_EQ(run_axon(&out, &s, "listen", busy, NULL), 1);
+    snprintf(want, sizeof want, "axon: Failed to listen on \"%s\": ", busy);
+    CHECK(strncmp(buf_str(&s.errb), want, strlen(want)) == 0);
+    CHECK(strstr(buf_str(&s.errb), "(EADDRINUSE)\n"));
+    ax_close(lfd);
+}
+
+/* A listener whose accept queue is full drops SYNs: -w must give up. */
+TEST(connect_wait_times_out)
+{
+    ax_addr a;
+    CHECK_OK(ax_addr_parse("127.0.0.1:0", &a));
+    int lfd = CHECK_OK(ax_socket(AF_INET, SOCK_STREAM, 0));
+    CHECK_OK(ax_bind(lfd, &a));
+    CHECK(listen(lfd, 0) == 0);
+    CHECK_OK(ax_sockname(lfd, &a));
+    int fill[16];
+    size_t nfill = 0;
+    for (; nfill < 16; nfill++) {
+        fill[nfill] = CHECK_OK(ax_socket(AF_INET, SOCK_STREAM | AX_SOCK_NONBLOCK, 0));
+        if (ax_connect_fd(fill[nfill], &a, -1) == 0)
+            continue;
+        struct pollfd pf = {.fd = fill[nfill], .events = POLLOUT};
+        if (poll(&pf, 1, 300) == 0) {
+            nfill++;
+            break;
+        }
+    }
+    char uri[64], want[1024];
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%u", ax_addr_port(&a));
+    buf out = {0};
+    proc p;
+    double t0 = axt_now_ms();
+    CHECK_EQ(run_axon(&out, &p, "connect", "-w", "300ms", uri, NULL), 1);
+    CHECK(axt_now_ms() - t0 >= 250);
+    snprintf(want, sizeof want, "axon: Connection to %s timed out after 300 ms (ETIMEDOUT)\n",
+             uri);
+    CHECK_STR(buf_str(&p.errb), want);
+    for (size_t i = 0; i < nfill; i++)
+        ax_close(fill[i]);
+    ax_close(lfd);
+}
+
+/* ------------------------------------------------------ one-shot listen */
+
+/* axon listen with regular files as stdin/stdout, and a peer: argv with
+ * argv[slot] = prefix + the address axon listens on (without its scheme).
+ * 1 MiB each way, every byte compared. */
+static void oneshot_files(const char *listen_uri, const char **argv, int slot,
+                          const char *prefix, const char *tool)
+{
+    enum { N = 1 << 20 };
+    unsigned char *a_data, *p_data;
+    const char *a_in = random_file("axon.in", N, 11, &a_data);
+    const char *p_in = random_file("peer.in", N, 22, &p_data);
+    char a_out[256], p_out[256];
+    int ai = open_in(a_in), ao = open_out("axon.out", a_out, sizeof a_out);
+    proc ax = axon(ai, ao, PIPE, "listen", "-v", listen_uri, (const char *)NULL);
+    close(ai);
+    close(ao);
+    char uri[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+
+    char target[400];
+    const char *addr = strncmp(uri, "tcp://", 6) == 0     ? uri + 6
+                       : strncmp(uri, "unix://@", 8) == 0 ? uri + 8
+                                                          : uri + 7;
+    snprintf(target, sizeof target, "%s%s", prefix, addr);
+    argv[slot] = target;
+    int pi = open_in(p_in), po = open_out("peer.out", p_out, sizeof p_out);
+    proc peer = spawn_io(argv, pi, po, NUL);
+    close(pi);
+    close(po);
+
+    int st = finish(&peer, ms(20000));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        axt_fail(__FILE__, __LINE__, "%s ended with status 0x%x", tool, (unsigned)st);
+    st = finish(&ax, ms(20000));
+    check_exit(&ax, st, 0);
+    buf got = {0};
+    read_file(p_out, &got);
+    check_same(a_data, N, got.p, got.n);
+    got.n = 0;
+    read_file(a_out, &got);
+    check_same(p_data, N, got.p, got.n);
+    char want[1024];
+    snprintf(want, sizeof want, "closed: %d bytes in, %d bytes out", N, N);
+    expect_err(&ax, want, 0);
+}
+
+TEST_T(listen_tcp_socat_1mib_both_ways, 60)
+{
+    char t[16];
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    const char *argv[] = {"socat", t, NULL, "STDIO", NULL};
+    oneshot_files("tcp://127.0.0.1:0", argv, 2, "TCP:", "socat");
+}
+
+TEST_T(listen_tcp_ncat_1mib_both_ways, 60)
+{
+    /* ncat wants host and port apart; the address is 127.0.0.1:PORT. */
+    enum { N = 1 << 20 };
+    unsigned char *p_data;
+    const char *p_in = random_file("peer.in", N, 33, &p_data);
+    unsigned char *a_data = malloc(N);
+    keep(a_data);
+    fill_bytes(a_data, N, 44);
+    proc ax = axon(PIPE, PIPE, PIPE, "listen", "-v", "127.0.0.1:0", (const char *)NULL);
+    char uri[AX_URISTRLEN], port[16];
+    listening(&ax, uri, sizeof uri);
+    snprintf(port, sizeof port, "%u", port_of(uri));
+    char p_out[256];
+    int pi = open_in(p_in), po = open_out("peer.out", p_out, sizeof p_out);
+    const char *argv[] = {"ncat", "127.0.0.1", port, NULL};
+    proc peer = spawn_io(argv, pi, po, NUL);
+    close(pi);
+    close(po);
+    /* axon's stdin and stdout are pipes here: fed and drained at once. */
+    buf got = {0};
+    pump(&ax, a_data, N, &got, ms(20000));
+    check_exit(&ax, finish(&ax, ms(10000)), 0);
+    check_same(p_data, N, got.p, got.n);
+    int st = finish(&peer, ms(10000));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    got.n = 0;
+    read_file(p_out, &got);
+    check_same(a_data, N, got.p, got.n);
+}
+
+TEST_T(listen_unix_nc, 60)
+{
+    char uri[300];
+    snprintf(uri, sizeof uri, "unix://%s/axon.sock", axt_tmpdir());
+    const char *argv[] = {"nc", "-N", "-U", NULL, NULL};
+    oneshot_files(uri, argv, 3, "", "nc");
+    /* The socket file goes away with the listener. */
+    struct stat sb;
+    CHECK(stat(uri + 7, &sb) < 0 && errno == ENOENT);
+}
+
+TEST_T(listen_abstract_socat, 60)
+{
+    char uri[128], t[16];
+    snprintf(uri, sizeof uri, "unix://@axon-cli-test-%d", (int)getpid());
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    const char *argv[] = {"socat", t, NULL, "STDIO", NULL};
+    oneshot_files(uri, argv, 2, "ABSTRACT-CONNECT:", "socat");
+}
+
+/* ------------------------------------------------------------- connect */
+
+TEST_T(connect_tcp_socat_1mib_both_ways, 60)
+{
+    enum { N = 1 << 20 };
+    unsigned char *a_data, *p_data;
+    const char *a_in = random_file("axon.in", N, 55, &a_data);
+    const char *p_in = random_file("peer.in", N, 66, &p_data);
+    unsigned port = axt_free_port(SOCK_STREAM);
+    char listen_arg[96], t[16], p_out[256], a_out[256];
+    snprintf(listen_arg, sizeof listen_arg, "TCP-LISTEN:%u,bind=127.0.0.1,reuseaddr", port);
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    int pi = open_in(p_in), po = open_out("peer.out", p_out, sizeof p_out);
+    const char *argv[] = {"socat", t, listen_arg, "STDIO", NULL};
+    proc peer = spawn_io(argv, pi, po, NUL);
+    close(pi);
+    close(po);
+    wait_tcp_listen(port, ms(5000));
+
+    char uri[64];
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%u", port);
+    int ai = open_in(a_in), ao = open_out("axon.out", a_out, sizeof a_out);
+    proc ax = axon(ai, ao, PIPE, "connect", "-v", uri, (const char *)NULL);
+    close(ai);
+    close(ao);
+    check_exit(&ax, finish(&ax, ms(20000)), 0);
+    int st = finish(&peer, ms(20000));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char want[1024];
+    snprintf(want, sizeof want, "axon: connected to %s\n", uri);
+    CHECK(strncmp(buf_str(&ax.errb), want, strlen(want)) == 0);
+    snprintf(want, sizeof want, "axon: %s closed: %d bytes in, %d bytes out", uri, N, N);
+    expect_err(&ax, want, 0);
+    buf got = {0};
+    read_file(p_out, &got);
+    check_same(a_data, N, got.p, got.n);
+    got.n = 0;
+    read_file(a_out, &got);
+    check_same(p_data, N, got.p, got.n);
+}
+
+/* Unix path and abstract servers; axon's stdio are pipes. */
+static void connect_unix(const char *socat_listen, const char *wait_name, const char *uri)
+{
+    enum { N = 256 * 1024 };
+    unsigned char *p_data;
+    const char *p_in = random_file("peer.in", N, 77, &p_data);
+    unsigned char *a_data = malloc(N);
+    keep(a_data);
+    fill_bytes(a_data, N, 88);
+    char t[16], p_out[256];
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    int pi = open_in(p_in), po = open_out("peer.out", p_out, sizeof p_out);
+    const char *argv[] = {"socat", t, socat_listen, "STDIO", NULL};
+    proc peer = spawn_io(argv, pi, po, NUL);
+    close(pi);
+    close(po);
+    wait_unix_listen(wait_name, ms(5000));
+    proc ax = axon(PIPE, PIPE, PIPE, "connect", uri, (const char *)NULL);
+    buf got = {0};
+    pump(&ax, a_data, N, &got, ms(20000));
+    check_exit(&ax, finish(&ax, ms(10000)), 0);
+    CHECK_STR(buf_str(&ax.errb), "");
+    check_same(p_data, N, got.p, got.n);
+    int st = finish(&peer, ms(10000));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    got.n = 0;
+    read_file(p_out, &got);
+    check_same(a_data, N, got.p, got.n);
+}
+
+TEST_T(connect_unix_socat, 60)
+{
+    char path[256], listen_arg[300], uri[300];
+    snprintf(path, sizeof path, "%s/srv.sock", axt_tmpdir());
+    snprintf(listen_arg, sizeof listen_arg, "UNIX-LISTEN:%s", path);
+    snprintf(uri, sizeof uri, "unix://%s", path);
+    connect_unix(listen_arg, path, uri);
+}
+
+TEST_T(connect_abstract_socat, 60)
+{
+    char name[64], listen_arg[128], uri[128], wait_name[80];
+    snprintf(name, sizeof name, "axon-cli-srv-%d", (int)getpid());
+    snprintf(listen_arg, sizeof listen_arg, "ABSTRACT-LISTEN:%s", name);
+    snprintf(uri, sizeof uri, "unix://@%s", name);
+    snprintf(wait_name, sizeof wait_name, "@%s", name);
+    connect_unix(listen_arg, wait_name, uri);
+}
+
+/* ----------------------------------------------------------- half-close */
+
+/* EOF on axon's stdin reaches the peer as EOF, and the peer's answer sent
+ * after that still comes out of axon's stdout. */
+TEST(connect_stdin_eof_half_closes)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(lfd, uri, sizeof uri));
+    proc ax = axon(PIPE, PIPE, PIPE, "connect", uri, (const char *)NULL);
+    int c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    send_str(ax.in, "request\n");
+    close(ax.in);
+    ax.in = -1;
+    expect_str(c, "request\n");
+    expect_eof(c, ms(5000));
+    CHECK(still_running(ax.pid));
+    send_str(c, "late reply\n");
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    buf got = {0};
+    pump(&ax, NULL, 0, &got, ms(5000));
+    CHECK_STR(buf_str(&got), "late reply\n");
+    check_exit(&ax, finish(&ax, ms(5000)), 0);
+    ax_close(c);
+    ax_close(lfd);
+}
+
+/* The peer's FIN closes axon's stdout while axon keeps sending stdin;
+ * axon exits once stdin ends too. */
+static void peer_fin(proc *ax, int c)
+{
+    send_str(c, "bye\n");
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    buf got = {0};
+    char tmp[64];
+    size_t k = axt_read_all(ax->out, tmp, sizeof tmp, ms(5000));
+    buf_add(&got, tmp, k);
+    CHECK_STR(buf_str(&got), "bye\n"); /* and then EOF: stdout is closed */
+    CHECK(still_running(ax->pid));
+    send_str(ax->in, "more\n");
+    expect_str(c, "more\n");
+    close(ax->in);
+    ax->in = -1;
+    expect_eof(c, ms(5000));
+    check_exit(ax, finish(ax, ms(5000)), 0);
+}
+
+TEST(connect_peer_fin_closes_stdout)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(lfd, uri, sizeof uri));
+    proc ax = axon(PIPE, PIPE, PIPE, "connect", uri, (const char *)NULL);
+    int c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    peer_fin(&ax, c);
+    ax_close(c);
+    ax_close(lfd);
+}
+
+TEST(listen_half_close_both_ways)
+{
+    proc ax = axon(PIPE, PIPE, PIPE, "listen", "-v", "tcp://[::1]:0", (const char *)NULL);
+    char uri[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+    CHECK(strncmp(uri, "tcp://[::1]:", 12) == 0);
+    int c = connect_to(uri);
+    peer_fin(&ax, c);
+    ax_close(c);
+
+    /* And the other way round: the client ends first, axon answers. */
+    proc ax2 = axon(PIPE, PIPE, PIPE, "listen", "-v", "tcp://127.0.0.1:0", (const char *)NULL);
+    listening(&ax2, uri, sizeof uri);
+    c = connect_to(uri);
+    send_str(c, "question\n");
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    expect_str(ax2.out, "question\n");
+    expect_eof(ax2.out, ms(5000));
+    CHECK(still_running(ax2.pid));
+    send_str(ax2.in, "answer\n");
+    close(ax2.in);
+    ax2.in = -1;
+    expect_str(c, "answer\n");
+    expect_eof(c, ms(5000));
+    check_exit(&ax2, finish(&ax2, ms(5000)), 0);
+    ax_close(c);
+}
+
+/* ------------------------------------------------------------ --echo */
+
+TEST_T(echo_serves_clients_at_once, 60)
+{
+    proc ax = axon(NUL, NUL, PIPE, "listen", "--echo", "-v", "tcp://127.0.0.1:0",
+                   (const char *)NULL);
+    char uri[AX_URISTRLEN], target[AX_URISTRLEN + 16], t[16];
+    listening(&ax, uri, sizeof uri);
+    snprintf(target, sizeof target, "TCP:%s", uri + 6);
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    enum { N = 512 * 1024 };
+    unsigned char *d1, *d2;
+    const char *in1 = random_file("c1.in", N, 1, &d1);
+    const char *in2 = random_file("c2.in", N, 2, &d2);
+    char out1[256], out2[256];
+    int i1 = open_in(in1), o1 = open_out("c1.out", out1, sizeof out1);
+    int i2 = open_in(in2), o2 = open_out("c2.out", out2, sizeof out2);
+    const char *argv[] = {"socat", t, target, "STDIO", NULL};
+    proc c[4];
+    c[0] = spawn_io(argv, i1, o1, NUL);
+    c[1] = spawn_io(argv, i2, o2, NUL);
+    close(i1);
+    close(o1);
+    close(i2);
+    close(o2);
+    /* ncat and nc too, at the same time. */
+    char port[16];
+    snprintf(port, sizeof port, "%u", port_of(uri));
+    const char *ncat_argv[] = {"ncat", "127.0.0.1", port, NULL};
+    const char *nc_argv[] = {"nc", "-N", "127.0.0.1", port, NULL};
+    c[2] = spawn_io(ncat_argv, PIPE, PIPE, NUL);
+    c[3] = spawn_io(nc_argv, PIPE, PIPE, NUL);
+    buf g3 = {0}, g4 = {0};
+    pump(&c[2], "ncat says hi\n", 13, &g3, ms(10000));
+    pump(&c[3], "nc says hi\n", 11, &g4, ms(10000));
+    CHECK_STR(buf_str(&g3), "ncat says hi\n");
+    CHECK_STR(buf_str(&g4), "nc says hi\n");
+    for (int i = 0; i < 4; i++) {
+        int st = finish(&c[i], ms(20000));
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    buf got = {0};
+    read_file(out1, &got);
+    check_same(d1, N, got.p, got.n);
+    got.n = 0;
+    read_file(out2, &got);
+    check_same(d2, N, got.p, got.n);
+    char want[1024];
+    snprintf(want, sizeof want, "closed: %d bytes in, %d bytes out", N, N);
+    expect_err(&ax, want, ms(5000));
+    expect_err(&ax, want, ms(5000));
+    CHECK(still_running(ax.pid));
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(10000)), 128 + SIGTERM);
+}
+
+/* ------------------------------------------------------------ --chat */
+
+TEST_T(chat_relays_lines_between_three_clients, 60)
+{
+    proc ax = axon(NUL, NUL, PIPE, "listen", "--chat", "-v", "tcp://127.0.0.1:0",
+                   (const char *)NULL);
+    char uri[AX_URISTRLEN], target[AX_URISTRLEN + 16], t[16];
+    listening(&ax, uri, sizeof uri);
+    snprintf(target, sizeof target, "TCP:%s", uri + 6);
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    const char *argv[] = {"socat", t, "STDIO", target, NULL};
+    proc c[3];
+    char addr[3][AX_URISTRLEN];
+    for (int i = 0; i < 3; i++) {
+        c[i] = spawn_io(argv, PIPE, PIPE, NUL);
+        connection_from(&ax, addr[i], sizeof addr[i]);
+        CHECK(strncmp(addr[i], "tcp://127.0.0.1:", 16) == 0);
+    }
+    char want[1024];
+    send_str(c[0].in, "hello from one\n");
+    snprintf(want, sizeof want, "[%s] hello from one\n", addr[0]);
+    expect_str(c[1].out, want);
+    expect_str(c[2].out, want);
+
+    /* A line in pieces arrives whole. */
+    send_str(c[1].in, "par");
+    usleep(50000);
+    send_str(c[1].in, "tial line\nand a second\n");
+    snprintf(want, sizeof want, "[%s] partial line\n[%s] and a second\n", addr[1], addr[1]);
+    expect_str(c[0].out, want);
+    expect_str(c[2].out, want);
+
+    /* A last line without "\n" goes out when its sender ends; the sender
+     * still hears the others afterwards. */
+    send_str(c[2].in, "bye");
+    close(c[2].in);
+    c[2].in = -1;
+    snprintf(want, sizeof want, "[%s] bye\n", addr[2]);
+    expect_str(c[0].out, want);
+    expect_str(c[1].out, want);
+    send_str(c[0].in, "still there?\n");
+    snprintf(want, sizeof want, "[%s] still there?\n", addr[0]);
+    expect_str(c[1].out, want);
+    expect_str(c[2].out, want);
+
+    /* Nobody got anything else, their own lines included. */
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(10000)), 128 + SIGTERM);
+    for (int i = 0; i < 3; i++) {
+        buf rest = {0};
+        pump(&c[i], NULL, 0, &rest, ms(10000));
+        CHECK_STR(buf_str(&rest), "");
+        finish(&c[i], ms(10000));
+    }
+}
+
+/* ------------------------------------------------------- --exec, --sh-exec */
+
+TEST_T(exec_cat_echoes_1mib, 60)
+{
+    enum { N = 1 << 20 };
+    unsigned char *d;
+    const char *in = random_file("c.in", N, 99, &d);
+    proc ax = axon(NUL, NUL, PIPE, "listen", "-v", "--exec", "/bin/cat", "tcp://127.0.0.1:0",
+                   (const char *)NULL);
+    char uri[AX_URISTRLEN], target[AX_URISTRLEN + 16], t[16], out[256];
+    listening(&ax, uri, sizeof uri);
+    snprintf(target, sizeof target, "TCP:%s", uri + 6);
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    int i = open_in(in), o = open_out("c.out", out, sizeof out);
+    const char *argv[] = {"socat", t, "STDIO", target, NULL};
+    proc c = spawn_io(argv, i, o, NUL);
+    close(i);
+    close(o);
+    int st = finish(&c, ms(20000));
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    check_exit(&ax, finish(&ax, ms(10000)), 0); /* one client, then done */
+    buf got = {0};
+    read_file(out, &got);
+    check_same(d, N, got.p, got.n);
+    char want[1024];
+    snprintf(want, sizeof want, "closed: %d bytes in, %d bytes out", N, N);
+    expect_err(&ax, "running \"/bin/cat\" (pid ", 0);
+    expect_err(&ax, want, 0);
+}
+
+TEST_T(sh_exec_keep_open_runs_one_command_per_client, 60)
+{
+    proc ax = axon(NUL, NUL, PIPE, "listen", "-k", "-v", "--sh-exec", "tr a-z A-Z",
+                   "tcp://127.0.0.1:0", (const char *)NULL);
+    char uri[AX_URISTRLEN], port[16];
+    listening(&ax, uri, sizeof uri);
+    snprintf(port, sizeof port, "%u", port_of(uri));
+    const char *argv[] = {"nc", "-N", "127.0.0.1", port, NULL};
+    for (int round = 0; round < 2; round++) {
+        proc c = spawn_io(argv, PIPE, PIPE, NUL);
+        buf got = {0};
+        const char *msg = round ? "second client\n" : "hello, world\n";
+        pump(&c, msg, strlen(msg), &got, ms(10000));
+        CHECK_STR(buf_str(&got), round ? "SECOND CLIENT\n" : "HELLO, WORLD\n");
+        int st = finish(&c, ms(10000));
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    expect_err(&ax, "exited with status 0", ms(5000));
+    CHECK(still_running(ax.pid));
+    kill(ax.pid, SIGINT);
+    check_exit(&ax, finish(&ax, ms(10000)), 128 + SIGINT);
+}
+
+TEST_T(connect_sh_exec_against_socat, 60)
+{
+    unsigned port = axt_free_port(SOCK_STREAM);
+    char listen_arg[96], t[16], uri[64];
+    snprintf(listen_arg, sizeof listen_arg, "TCP-LISTEN:%u,bind=127.0.0.1,reuseaddr", port);
+    snprintf(t, sizeof t, "-t%d", 5 * axt_scale());
+    const char *argv[] = {"socat", t, listen_arg, "STDIO", NULL};
+    proc peer = spawn_io(argv, PIPE, PIPE, NUL);
+    wait_tcp_listen(port, ms(5000));
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%u", port);
+    proc ax = axon(NUL, NUL, PIPE, "connect", "--sh-exec", "tr a-z A-Z; echo done", uri,
+                   (const char *)NULL);
+    buf got = {0};
+    pump(&peer, "ping\n", 5, &got, ms(10000));
+    CHECK_STR(buf_str(&got), "PING\ndone\n");
+    check_exit(&ax, finish(&ax, ms(10000)), 0);
+    finish(&peer, ms(10000));
+}
+
+TEST(exec_missing_command_fails)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(lfd, uri, sizeof uri));
+    buf out = {0};
+    proc p;
+    CHECK_EQ(run_axon(&out, &p, "connect", "--exec", "/nonexistent/prog -x", uri, NULL), 1);
+    CHECK_STR(buf_str(&p.errb),
+              "axon: Cannot run \"/nonexistent/prog -x\": No such file or directory\n");
+    int c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    expect_eof(c, ms(5000));
+    ax_close(c);
+    ax_close(lfd);
+}
+
+/* ------------------------------------------------------------- fd:// */
+
+/* A parent passes a listening socket; axon serves on it, and a command it
+ * runs does not inherit it. */
+TEST(listen_on_inherited_fd)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char addr[AX_URISTRLEN], fduri[32];
+    CHECK_OK(ax_sockname_uri(lfd, addr, sizeof addr));
+    CHECK(fcntl(lfd, F_SETFD, 0) == 0);
+    snprintf(fduri, sizeof fduri, "fd://%d", lfd);
+    char script[64];
+    snprintf(script, sizeof script, "cat; test -e /proc/self/fd/%d && echo LEAKED", lfd);
+    proc ax = axon(NUL, NUL, PIPE, "listen", "-k", "-v", "--sh-exec", script, fduri,
+                   (const char *)NULL);
+    ax_close(lfd); /* axon holds its own copy now */
+    char uri[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+    CHECK_STR(uri, addr);
+    int c = connect_to(addr);
+    send_str(c, "through an inherited socket\n");
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    expect_str(c, "through an inherited socket\n");
+    expect_eof(c, ms(5000));
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(5000)), 128 + SIGTERM);
+    ax_close(c);
+}
+
+TEST(listen_on_inherited_unix_fd_with_stdio)
+{
+    char path[256], uri[300];
+    snprintf(path, sizeof path, "%s/inherited.sock", axt_tmpdir());
+    snprintf(uri, sizeof uri, "unix://%s", path);
+    int lfd = CHECK_OK(ax_listen_uri(uri, NULL));
+    CHECK(fcntl(lfd, F_SETFD, 0) == 0);
+    char fduri[32];
+    snprintf(fduri, sizeof fduri, "fd://%d", lfd);
+    proc ax = axon(PIPE, PIPE, PIPE, "listen", "-v", fduri, (const char *)NULL);
+    ax_close(lfd);
+    char got_uri[AX_URISTRLEN];
+    listening(&ax, got_uri, sizeof got_uri);
+    CHECK_STR(got_uri, uri);
+    int c = connect_to(uri);
+    const char *l = expect_err(&ax, "axon: connection from unix://(pid ", ms(5000));
+    CHECK(strtol(l + strlen("axon: connection from unix://(pid "), NULL, 10) == getpid());
+    send_str(c, "to axon\n");
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    buf got = {0};
+    send_str(ax.in, "to client\n");
+    close(ax.in);
+    ax.in = -1;
+    pump(&ax, NULL, 0, &got, ms(5000));
+    CHECK_STR(buf_str(&got), "to axon\n");
+    expect_str(c, "to client\n");
+    expect_eof(c, ms(5000));
+    check_exit(&ax, finish(&ax, ms(5000)), 0);
+    ax_close(c);
+}
+
+/* ------------------------------------------------------- -k broadcast */
+
+TEST(keep_open_broadcasts_stdin_and_gathers_clients)
+{
+    proc ax = axon(PIPE, PIPE, PIPE, "listen", "-k", "-v", "tcp://127.0.0.1:0",
+                   (const char *)NULL);
+    char uri[AX_URISTRLEN], a1[AX_URISTRLEN], a2[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+    int c1 = connect_to(uri);
+    connection_from(&ax, a1, sizeof a1);
+    int c2 = connect_to(uri);
+    connection_from(&ax, a2, sizeof a2);
+    send_str(ax.in, "to everyone\n");
+    expect_str(c1, "to everyone\n");
+    expect_str(c2, "to everyone\n");
+    send_str(c1, "from one\n");
+    expect_str(ax.out, "from one\n");
+    send_str(c2, "from two\n");
+    expect_str(ax.out, "from two\n");
+    /* A client that ends still hears stdin; stdin's end ends them all. */
+    CHECK(shutdown(c1, SHUT_WR) == 0);
+    send_str(ax.in, "still\n");
+    expect_str(c1, "still\n");
+    expect_str(c2, "still\n");
+    close(ax.in);
+    ax.in = -1;
+    expect_eof(c1, ms(5000));
+    expect_eof(c2, ms(5000));
+    char want[1024];
+    snprintf(want, sizeof want, "axon: %s closed: 9 bytes in, 18 bytes out", a1);
+    expect_err(&ax, want, ms(5000));
+    /* Still accepting: a late client gets EOF at once (stdin is over). */
+    int c3 = connect_to(uri);
+    expect_eof(c3, ms(5000));
+    CHECK(still_running(ax.pid));
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(5000)), 128 + SIGTERM);
+    ax_close(c1);
+    ax_close(c2);
+    ax_close(c3);
+}
+
+/* ------------------------------------------------------ limits, timeouts */
+
+TEST(max_conns_rejects_extra_clients)
+{
+    proc ax = axon(NUL, NUL, PIPE, "listen", "--echo", "--max-conns", "1", "-v",
+                   "tcp://127.0.0.1:0", (const char *)NULL);
+    char uri[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+    int c1 = connect_to(uri);
+    send_str(c1, "one\n");
+    expect_str(c1, "one\n");
+    int c2 = connect_to(uri); /* the kernel completes it; axon closes it */
+    expect_eof(c2, ms(5000));
+    expect_err(&ax, "Connection closed because server reached connection limit", ms(5000));
+    send_str(c1, "still one\n");
+    expect_str(c1, "still one\n");
+    ax_close(c1);
+    expect_err(&ax, "closed: 14 bytes in, 14 bytes out", ms(5000));
+    int c3 = connect_to(uri);
+    send_str(c3, "three\n");
+    expect_str(c3, "three\n");
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(5000)), 128 + SIGTERM);
+    ax_close(c2);
+    ax_close(c3);
+}
+
+TEST(idle_timeout_closes_idle_clients)
+{
+    proc ax = axon(NUL, NUL, PIPE, "listen", "--echo", "-i", "400ms", "-v",
+                   "tcp://127.0.0.1:0", (const char *)NULL);
+    char uri[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+    int c = connect_to(uri);
+    double t0 = axt_now_ms();
+    /* Activity keeps it open past the timeout... */
+    for (int i = 0; i < 6; i++) {
+        send_str(c, "x");
+        expect_str(c, "x");
+        usleep(50000);
+    }
+    CHECK(still_running(ax.pid));
+    /* ...silence ends it: no sooner than 400 ms after the last "x". */
+    expect_eof(c, ms(5000));
+    if (axt_now_ms() - t0 < 250 + 400 - 100)
+        axt_fail(__FILE__, __LINE__, "closed after %.0f ms; stderr:\n%s", axt_now_ms() - t0,
+                 buf_str(&ax.errb));
+    expect_err(&ax, "Connection idle for", ms(5000));
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(5000)), 128 + SIGTERM);
+    ax_close(c);
+}
+
+TEST(idle_timeout_ends_connect_and_one_shot_listen)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN], want[1024];
+    CHECK_OK(ax_sockname_uri(lfd, uri, sizeof uri));
+    proc ax = axon(PIPE, NUL, PIPE, "connect", "--idle-timeout", "0.3", uri, (const char *)NULL);
+    int c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    send_str(c, "a");
+    double t0 = axt_now_ms();
+    check_exit(&ax, finish(&ax, ms(5000)), 1);
+    CHECK(axt_now_ms() - t0 >= 250);
+    snprintf(want, sizeof want, "axon: %s: Connection idle for 300 ms closed (ETIMEDOUT)\n", uri);
+    CHECK_STR(buf_str(&ax.errb), want);
+    expect_eof(c, ms(5000));
+    ax_close(c);
+    ax_close(lfd);
+
+    proc ax2 = axon(PIPE, NUL, PIPE, "listen", "-v", "-i", "300ms", "tcp://127.0.0.1:0",
+                    (const char *)NULL);
+    listening(&ax2, uri, sizeof uri);
+    c = connect_to(uri);
+    check_exit(&ax2, finish(&ax2, ms(5000)), 1);
+    expect_err(&ax2, "Connection idle for 300 ms closed (ETIMEDOUT)", 0);
+    expect_eof(c, ms(5000));
+    ax_close(c);
+}
+
+/* --------------------------------------------------- signals, stdout */
+
+TEST(sigterm_removes_unix_socket_file)
+{
+    char path[256], uri[300];
+    snprintf(path, sizeof path, "%s/k.sock", axt_tmpdir());
+    snprintf(uri, sizeof uri, "unix://%s", path);
+    proc ax = axon(NUL, NUL, PIPE, "listen", "-k", "-v", uri, (const char *)NULL);
+    char got[AX_URISTRLEN];
+    listening(&ax, got, sizeof got);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode));
+    int c = connect_to(uri);
+    expect_err(&ax, "connection from", ms(5000));
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(5000)), 128 + SIGTERM);
+    CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+    expect_eof(c, ms(5000));
+    ax_close(c);
+
+    /* SIGINT while waiting for the one client. */
+    proc ax2 = axon(NUL, NUL, PIPE, "listen", "-v", uri, (const char *)NULL);
+    listening(&ax2, got, sizeof got);
+    kill(ax2.pid, SIGINT);
+    check_exit(&ax2, finish(&ax2, ms(5000)), 128 + SIGINT);
+    CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+}
+
+/* A stdout nobody reads any more is an error to report, not a SIGPIPE. */
+TEST(closed_stdout_is_reported)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(lfd, uri, sizeof uri));
+    int pp[2];
+    CHECK(pipe2(pp, O_CLOEXEC) == 0);
+    proc ax = axon(PIPE, pp[1], PIPE, "connect", uri, (const char *)NULL);
+    close(pp[1]);
+    close(pp[0]); /* the reader is gone */
+    int c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    send_str(c, "nobody reads this\n");
+    check_exit(&ax, finish(&ax, ms(5000)), 1);
+    CHECK_STR(buf_str(&ax.errb), "axon: stdout: Unable to write to stream: Broken pipe (EPIPE)\n");
+    expect_eof(c, ms(5000));
+    ax_close(c);
+    ax_close(lfd);
+}

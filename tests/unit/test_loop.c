@@ -1,0 +1,676 @@
+/*
+ * The event loop (src/loop/loop.c, timer.c, the backends): backend choice,
+ * run/stop, timers, deferred calls, cross-thread posts, embedding through
+ * ax_loop_fd(), and ax_loop_free() with live handles of every kind.
+ * Signals and fd watchers (src/loop/signal.c) are in test_signal.c.
+ *
+ * Loops that do not name a backend come from axt_new_loop(), so
+ * AXON_BACKEND=poll runs the file on the poll backend (test_loop_poll).
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "axt_loop.h"
+
+static void nop(void *arg) { (void)arg; }
+
+static void nop_timer(ax_timer *t, void *arg) { (void)t; (void)arg; }
+
+static void nop_watch(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)w, (void)fd, (void)revents, (void)arg;
+}
+
+/* A watcher on a pipe nothing writes to: keeps the loop alive, asleep. */
+static void silent_cb(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)w, (void)fd, (void)revents, (void)arg;
+    axt_fail(__FILE__, __LINE__, "the silent pipe became ready");
+}
+
+typedef struct orderlog {
+    int v[64], n;
+} orderlog;
+
+static void log_add(orderlog *l, int v) { CHECK(l->n < 64); l->v[l->n++] = v; }
+
+/* ---------------------------------------------------------- backends */
+
+static void check_backend(const char *opt, const char *env, const char *want)
+{
+    if (env)
+        setenv("AXON_BACKEND", env, 1);
+    else
+        unsetenv("AXON_BACKEND");
+    ax_loop_opts o = {.backend = opt};
+    ax_loop *loop = ax_loop_new(&o);
+    CHECK(loop != NULL);
+    CHECK_STR(ax_loop_backend(loop), want);
+    ax_loop_free(loop);
+}
+
+TEST(backend_names_and_env_override)
+{
+    check_backend("epoll", NULL, "epoll");
+    check_backend("poll", NULL, "poll");
+    check_backend(NULL, NULL, "epoll"); /* the Linux default */
+    check_backend("auto", NULL, "epoll");
+    check_backend(NULL, "poll", "poll"); /* AXON_BACKEND overrides "auto" */
+    check_backend("auto", "poll", "poll");
+    check_backend("", "poll", "poll");
+    check_backend("epoll", "poll", "epoll"); /* an explicit name wins */
+    check_backend(NULL, "epoll", "epoll");
+    check_backend(NULL, "auto", "epoll");
+    ax_loop *loop = ax_loop_new(NULL); /* opts may be NULL */
+    CHECK_STR(ax_loop_backend(loop), "epoll");
+    ax_loop_free(loop);
+}
+
+TEST(backend_unknown_name)
+{
+    unsetenv("AXON_BACKEND");
+    ax_loop_opts o = {.backend = "kqueue"};
+    CHECK(ax_loop_new(&o) == NULL);
+    CHECK_EQ(ax_last_error()->code, AX_EINVAL);
+    CHECK_ERRMSG("unknown loop backend \"kqueue\"");
+    CHECK_ERRMSG("(EINVAL)");
+    setenv("AXON_BACKEND", "select", 1);
+    ax_clear_error();
+    CHECK(ax_loop_new(NULL) == NULL);
+    CHECK_EQ(ax_last_error()->code, AX_EINVAL);
+    CHECK_ERRMSG("\"select\"");
+}
+
+TEST(run_returns_when_idle)
+{
+    ax_loop *loop = axt_new_loop();
+    CHECK_EQ(ax_loop_alive(loop), 0);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(ax_loop_run_once(loop, 0), 0);
+    int fired = 0;
+    CHECK(ax_timer_start(loop, 20, 0, axt_set_flag, &fired) != NULL);
+    CHECK_EQ(ax_loop_alive(loop), 1);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(fired, 1);
+    CHECK_EQ(ax_loop_alive(loop), 0);
+    ax_loop_free(loop);
+    ax_loop_free(NULL);
+}
+
+/* ------------------------------------------------------------- timers */
+
+typedef struct tl {
+    orderlog *log;
+    int id;
+} tl;
+
+static void log_timer(ax_timer *t, void *arg)
+{
+    (void)t;
+    log_add(((tl *)arg)->log, ((tl *)arg)->id);
+}
+
+TEST(timer_order_by_due_then_start)
+{
+    ax_loop *loop = axt_new_loop();
+    orderlog log = {0};
+    tl a[8];
+    const uint64_t due[8] = {30, 10, 10, 0, 10, 20, 0, 30};
+    for (int i = 0; i < 8; i++) {
+        a[i] = (tl){&log, i};
+        CHECK(ax_timer_start(loop, due[i], 0, log_timer, &a[i]) != NULL);
+    }
+    /* A stopped timer never fires. */
+    ax_timer_stop(ax_timer_start(loop, 5, 5, log_timer, &a[0]));
+    CHECK_EQ(ax_loop_run(loop), 0);
+    const int want[8] = {3, 6, 1, 2, 4, 5, 0, 7}; /* ties in start order */
+    CHECK_EQ(log.n, 8);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(log.v[i], want[i]);
+    CHECK(ax_timer_start(NULL, 1, 0, log_timer, NULL) == NULL);
+    CHECK(ax_timer_start(loop, 1, 0, NULL, NULL) == NULL);
+    ax_loop_free(loop);
+}
+
+typedef struct rep {
+    ax_loop *loop;
+    int count, stop_at;
+    uint64_t at[8];
+} rep;
+
+/* Repeating: stops itself inside its own callback at stop_at. */
+static void repeat_cb(ax_timer *t, void *arg)
+{
+    rep *r = arg;
+    r->at[r->count++] = ax_loop_now(r->loop);
+    if (r->count == r->stop_at)
+        ax_timer_stop(t);
+}
+
+/* One-shot: restarted from its callback twice. */
+static void again_cb(ax_timer *t, void *arg)
+{
+    rep *r = arg;
+    r->at[r->count++] = ax_loop_now(r->loop);
+    if (r->count < 3)
+        ax_timer_again(t, 10, 0);
+}
+
+/* Repeating every 1 ms, slowed to 30 ms from its first callback. */
+static void slow_down_cb(ax_timer *t, void *arg)
+{
+    repeat_cb(t, arg);
+    if (((rep *)arg)->count == 1)
+        ax_timer_again(t, 30, 30);
+}
+
+TEST(timer_repeat_stop_and_again_inside_callback)
+{
+    ax_loop *loop = axt_new_loop();
+    rep r = {.loop = loop, .stop_at = 5};
+    uint64_t t0 = ax_loop_now(loop);
+    CHECK(ax_timer_start(loop, 10, 15, repeat_cb, &r) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0); /* returns once it stopped itself */
+    CHECK_EQ(r.count, 5);
+    CHECK(r.at[0] >= t0 + 10);
+    for (int i = 1; i < 5; i++)
+        CHECK(r.at[i] >= r.at[i - 1] + 15);
+
+    rep a = {.loop = loop};
+    CHECK(ax_timer_start(loop, 5, 0, again_cb, &a) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(a.count, 3);
+    CHECK(a.at[1] >= a.at[0] + 10 && a.at[2] >= a.at[1] + 10);
+
+    rep s = {.loop = loop, .stop_at = 3};
+    CHECK(ax_timer_start(loop, 1, 1, slow_down_cb, &s) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(s.count, 3);
+    CHECK(s.at[1] >= s.at[0] + 30 && s.at[2] >= s.at[1] + 30);
+    ax_loop_free(loop);
+}
+
+typedef struct starve {
+    int timer_runs, io_runs, timer_runs_at_io;
+} starve;
+
+static void starve_timer(ax_timer *t, void *arg)
+{
+    starve *s = arg;
+    if (++s->timer_runs < 1000 && s->io_runs == 0)
+        ax_timer_again(t, 0, 0); /* else a one-shot: freed by the loop */
+}
+
+static void starve_io(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)revents;
+    starve *s = arg;
+    char c;
+    CHECK_EQ(read(fd, &c, 1), 1);
+    s->io_runs++;
+    s->timer_runs_at_io = s->timer_runs;
+    ax_watch_stop(w);
+}
+
+TEST(zero_timer_rearmed_does_not_starve_io)
+{
+    ax_loop *loop = axt_new_loop();
+    int sv[2];
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sv));
+    starve s = {0};
+    CHECK(ax_timer_start(loop, 0, 0, starve_timer, &s) != NULL);
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(ax_loop_run_once(loop, 0));
+    CHECK_EQ(s.timer_runs, 5); /* once per iteration, not in a tight loop */
+    CHECK(ax_watch_fd(loop, sv[0], AX_READABLE, starve_io, &s) != NULL);
+    CHECK_EQ(write(sv[1], "x", 1), 1);
+    for (int i = 0; i < 2000 && ax_loop_alive(loop); i++)
+        CHECK_OK(ax_loop_run_once(loop, 0));
+    CHECK_EQ(s.io_runs, 1);
+    CHECK(s.timer_runs_at_io - 5 <= 1); /* I/O came in the next iteration */
+    CHECK(s.timer_runs < 1000);
+    CHECK_EQ(ax_loop_alive(loop), 0);
+    close(sv[0]);
+    close(sv[1]);
+    ax_loop_free(loop);
+}
+
+/* -------------------------------------------------------------- defer */
+
+typedef struct dfr {
+    ax_loop *loop;
+    orderlog log;
+    int redefers, io_runs, redefers_at_io;
+} dfr;
+
+static void defer_log9(void *arg) { log_add(&((dfr *)arg)->log, 9); }
+
+static void defer_io(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)revents;
+    dfr *d = arg;
+    char c;
+    CHECK_EQ(read(fd, &c, 1), 1);
+    if (d->log.n == 0)
+        CHECK_OK(ax_loop_defer(d->loop, defer_log9, d)); /* queued by the first I/O */
+    log_add(&d->log, c - '0');
+    d->io_runs++;
+    d->redefers_at_io = d->redefers;
+    ax_watch_stop(w);
+}
+
+TEST(defer_runs_after_io)
+{
+    ax_loop *loop = axt_new_loop();
+    dfr d = {.loop = loop};
+    int a[2], b[2];
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, a));
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, b));
+    CHECK(ax_watch_fd(loop, a[0], AX_READABLE, defer_io, &d) != NULL);
+    CHECK(ax_watch_fd(loop, b[0], AX_READABLE, defer_io, &d) != NULL);
+    CHECK_EQ(write(a[1], "1", 1), 1);
+    CHECK_EQ(write(b[1], "2", 1), 1);
+    /* Both are ready in one iteration: the call deferred by whichever ran
+     * first waits for the other. */
+    CHECK_OK(ax_loop_run_once(loop, 1000));
+    CHECK_EQ(d.log.n, 3);
+    CHECK_EQ(d.log.v[0] + d.log.v[1], 3);
+    CHECK_EQ(d.log.v[2], 9);
+    CHECK_EQ(ax_loop_defer(NULL, nop, NULL), AX_EINVAL);
+    CHECK_EQ(ax_loop_defer(loop, NULL, NULL), AX_EINVAL);
+    for (int i = 0; i < 2; i++)
+        close(a[i]), close(b[i]);
+    ax_loop_free(loop);
+}
+
+static void redefer(void *arg)
+{
+    dfr *d = arg;
+    if (++d->redefers < 1000 && d->io_runs == 0)
+        CHECK_OK(ax_loop_defer(d->loop, redefer, d));
+}
+
+TEST(defer_redeferring_itself_does_not_starve)
+{
+    ax_loop *loop = axt_new_loop();
+    dfr d = {.loop = loop};
+    int sv[2];
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sv));
+    CHECK_OK(ax_loop_defer(loop, redefer, &d));
+    CHECK_EQ(ax_loop_alive(loop), 1); /* a pending call keeps it alive */
+    CHECK_EQ(ax_loop_timeout(loop), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(ax_loop_run_once(loop, 0));
+    CHECK_EQ(d.redefers, 3); /* once per iteration */
+    CHECK(ax_watch_fd(loop, sv[0], AX_READABLE, defer_io, &d) != NULL);
+    CHECK_EQ(write(sv[1], "1", 1), 1);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(d.io_runs, 1);
+    CHECK(d.redefers_at_io <= 4);
+    close(sv[0]);
+    close(sv[1]);
+    ax_loop_free(loop);
+}
+
+/* --------------------------------------------------------- threads */
+
+enum { NPOSTS = 2000 };
+
+static struct {
+    ax_loop *loop;
+    atomic_int running; /* set on the loop thread once it is inside run */
+    pthread_t loop_tid;
+    int got[NPOSTS + 1], ngot, wrong_thread;
+    ax_watch *keep; /* stopped by the last post */
+    double t0, woke_at;
+} P;
+
+static void post_cb(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    P.wrong_thread += !pthread_equal(pthread_self(), P.loop_tid);
+    if (P.ngot == 0)
+        P.woke_at = axt_now_ms();
+    if (P.ngot <= NPOSTS)
+        P.got[P.ngot++] = i;
+    if (i == NPOSTS - 1 && P.keep)
+        ax_watch_stop(P.keep);
+}
+
+static void mark_running(ax_timer *t, void *arg) { (void)t; atomic_store((atomic_int *)arg, 1); }
+
+static void *post_thread(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    while (n == NPOSTS && !atomic_load(&P.running))
+        usleep(1000);
+    if (n == NPOSTS)
+        usleep(50000); /* the loop is surely asleep by now */
+    for (int i = 0; i < n; i++)
+        if (ax_loop_post(P.loop, post_cb, (void *)(intptr_t)i) != 0)
+            abort();
+    return NULL;
+}
+
+static void start_loop_thread_test(int fds[2])
+{
+    P.loop = axt_new_loop();
+    P.loop_tid = pthread_self();
+    CHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
+    P.keep = ax_watch_fd(P.loop, fds[0], AX_READABLE, silent_cb, NULL);
+    CHECK(P.keep != NULL);
+    CHECK(ax_timer_start(P.loop, 0, 0, mark_running, &P.running) != NULL);
+}
+
+TEST(post_from_thread_wakes_loop_in_order)
+{
+    int p[2];
+    start_loop_thread_test(p); /* nothing but a silent watcher: no timeout */
+    pthread_t tid;
+    CHECK_EQ(pthread_create(&tid, NULL, post_thread, (void *)(intptr_t)NPOSTS), 0);
+    double t0 = axt_now_ms();
+    CHECK_EQ(ax_loop_run(P.loop), 0);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK_EQ(P.ngot, NPOSTS);
+    for (int i = 0; i < NPOSTS; i++)
+        CHECK_EQ(P.got[i], i);
+    CHECK_EQ(P.wrong_thread, 0);
+    CHECK(P.woke_at - t0 >= 40);
+    CHECK_EQ(ax_loop_post(NULL, post_cb, NULL), AX_EINVAL);
+    CHECK_EQ(ax_loop_post(P.loop, NULL, NULL), AX_EINVAL);
+    close(p[0]);
+    close(p[1]);
+    ax_loop_free(P.loop);
+}
+
+TEST(post_before_run_keeps_loop_alive_and_free_runs_rest)
+{
+    P.loop = axt_new_loop();
+    P.loop_tid = pthread_self();
+    pthread_t tid;
+    CHECK_EQ(pthread_create(&tid, NULL, post_thread, (void *)(intptr_t)10), 0);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK_EQ(ax_loop_alive(P.loop), 1);
+    CHECK_EQ(ax_loop_run(P.loop), 0);
+    CHECK_EQ(P.ngot, 10);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(P.got[i], i);
+    CHECK_EQ(ax_loop_post(P.loop, post_cb, (void *)(intptr_t)10), 0);
+    ax_loop_free(P.loop); /* runs it rather than leaking it */
+    CHECK_EQ(P.ngot, 11);
+}
+
+static void *stop_thread(void *arg)
+{
+    while (arg && !atomic_load(&P.running))
+        usleep(1000);
+    if (arg)
+        usleep(50000);
+    ax_loop_stop(P.loop);
+    return NULL;
+}
+
+TEST(stop_from_thread)
+{
+    int p[2];
+    start_loop_thread_test(p);
+    pthread_t tid;
+    CHECK_EQ(pthread_create(&tid, NULL, stop_thread, &P), 0);
+    double t0 = axt_now_ms();
+    CHECK_EQ(ax_loop_run(P.loop), 0);
+    CHECK(axt_now_ms() - t0 >= 40);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK_EQ(ax_loop_alive(P.loop), 1); /* stopped, not out of work */
+    /* The stop was consumed: the next run goes on until the work ends. */
+    int fired = 0;
+    CHECK(ax_timer_start(P.loop, 30, 0, axt_set_flag, &fired) != NULL);
+    ax_watch_stop(P.keep);
+    CHECK_EQ(ax_loop_run(P.loop), 0);
+    CHECK_EQ(fired, 1);
+
+    /* A thread cannot know whether the loop is inside ax_loop_run() yet:
+     * a stop that comes just before must not be lost (the loop would then
+     * sleep forever; the test's alarm catches that). */
+    P.keep = ax_watch_fd(P.loop, p[0], AX_READABLE, silent_cb, NULL);
+    CHECK_EQ(pthread_create(&tid, NULL, stop_thread, NULL), 0);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK_EQ(ax_loop_run(P.loop), 0);
+    ax_watch_stop(P.keep);
+    close(p[0]);
+    close(p[1]);
+    ax_loop_free(P.loop);
+}
+
+static void stop_in_timer(ax_timer *t, void *arg) { (void)t; ax_loop_stop(arg); }
+
+TEST(stop_from_callback)
+{
+    ax_loop *loop = axt_new_loop();
+    int late = 0;
+    CHECK(ax_timer_start(loop, 10, 0, stop_in_timer, loop) != NULL);
+    ax_timer *t = ax_timer_start(loop, 5000, 0, axt_set_flag, &late);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(late, 0);
+    ax_timer_stop(t);
+    ax_loop_free(loop);
+}
+
+/* ---------------------------------------------------------- embedding */
+
+static void count_io(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)w, (void)revents;
+    char c;
+    CHECK_EQ(read(fd, &c, 1), 1);
+    ++*(int *)arg;
+}
+
+static void count_post(void *arg) { ++*(int *)arg; }
+
+static void *embed_thread(void *arg)
+{
+    usleep(20000);
+    if (ax_loop_post(P.loop, count_post, arg) != 0)
+        abort();
+    return NULL;
+}
+
+/* A host program's plain poll() on the loop's fd. */
+static int host_poll(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r;
+    while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+    }
+    CHECK(r >= 0);
+    return r;
+}
+
+TEST(embed_loop_fd_in_host_poll)
+{
+    ax_loop *loop = P.loop = axt_new_loop();
+    if (axt_is_poll(loop)) {
+        CHECK_EQ(ax_loop_fd(loop), AX_ENOTSUP);
+        CHECK_ERRMSG("poll");
+        ax_loop_free(loop);
+        return;
+    }
+    int lfd = CHECK_OK(ax_loop_fd(loop));
+    int sv[2], io = 0, posts = 0, fired = 0;
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sv));
+    ax_watch *w = ax_watch_fd(loop, sv[0], AX_READABLE, count_io, &io);
+    CHECK_EQ(ax_loop_timeout(loop), -1);
+    CHECK_EQ(host_poll(lfd, 0), 0); /* nothing to do yet */
+    CHECK_EQ(write(sv[1], "x", 1), 1); /* I/O */
+    CHECK_EQ(host_poll(lfd, 5000), 1);
+    CHECK_EQ(ax_loop_run_once(loop, 0), 1);
+    CHECK_EQ(io, 1);
+    CHECK_EQ(host_poll(lfd, 0), 0);
+    pthread_t tid; /* a post from another thread */
+    CHECK_EQ(pthread_create(&tid, NULL, embed_thread, &posts), 0);
+    CHECK_EQ(host_poll(lfd, 5000), 1);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK_EQ(ax_loop_run_once(loop, 0), 1);
+    CHECK_EQ(posts, 1);
+    /* A timer: the host sleeps for ax_loop_timeout(), then runs once. */
+    CHECK(ax_timer_start(loop, 30, 0, axt_set_flag, &fired) != NULL);
+    int t = ax_loop_timeout(loop);
+    CHECK(t > 0 && t <= 30);
+    double t0 = axt_now_ms();
+    for (int i = 0; i < 20 && !fired; i++) {
+        host_poll(lfd, ax_loop_timeout(loop));
+        CHECK_OK(ax_loop_run_once(loop, 0));
+    }
+    CHECK_EQ(fired, 1);
+    CHECK(axt_now_ms() - t0 >= 25);
+    ax_watch_stop(w);
+    CHECK_EQ(ax_loop_run_once(loop, 0), 0);
+    close(sv[0]);
+    close(sv[1]);
+    ax_loop_free(loop);
+}
+
+/* ------------------------------------------------------- time, timeout */
+
+TEST(timeout_values)
+{
+    ax_loop *loop = axt_new_loop();
+    CHECK_EQ(ax_loop_timeout(loop), -1);
+    ax_timer *t = ax_timer_start(loop, 500, 0, nop_timer, NULL);
+    int v = ax_loop_timeout(loop);
+    CHECK(v > 400 && v <= 500);
+    ax_timer *u = ax_timer_start(loop, 100, 0, nop_timer, NULL);
+    v = ax_loop_timeout(loop);
+    CHECK(v > 50 && v <= 100);
+    ax_timer_set_ref(u, 0); /* unreferenced timers still bound the sleep */
+    CHECK(ax_loop_timeout(loop) <= 100);
+    CHECK_OK(ax_loop_defer(loop, nop, NULL));
+    CHECK_EQ(ax_loop_timeout(loop), 0);
+    CHECK_OK(ax_loop_run_once(loop, 0));
+    CHECK(ax_loop_timeout(loop) > 0);
+    ax_timer_stop(t);
+    ax_timer_stop(u);
+    ax_timer *far = ax_timer_start(loop, UINT64_C(1) << 40, 0, nop_timer, NULL);
+    CHECK(ax_loop_timeout(loop) > 0); /* capped, never negative */
+    ax_timer_stop(far);
+    ax_timer *due = ax_timer_start(loop, 0, 0, nop_timer, NULL);
+    CHECK_EQ(ax_loop_timeout(loop), 0);
+    ax_timer_stop(due);
+    CHECK_EQ(ax_loop_timeout(loop), -1);
+    ax_loop_free(loop);
+}
+
+TEST(now_is_monotonic_and_cached)
+{
+    ax_loop *loop = axt_new_loop();
+    uint64_t a = ax_loop_now(loop);
+    usleep(20000);
+    CHECK_EQ(ax_loop_now(loop), a); /* cached */
+    ax_loop_update_time(loop);
+    uint64_t b = ax_loop_now(loop);
+    CHECK(b >= a + 15);
+    rep r = {.loop = loop, .stop_at = 5};
+    CHECK(ax_timer_start(loop, 5, 5, repeat_cb, &r) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK(r.at[0] >= b + 5);
+    for (int i = 1; i < 5; i++)
+        CHECK(r.at[i] >= r.at[i - 1] + 5);
+    ax_loop_free(loop);
+}
+
+/* ------------------------------------------------------------ free all */
+
+static struct {
+    int conn_closes, server_conns, client_conns;
+    ax_timer *timer;   /* the owner's per-connection handles, */
+    ax_signal *signal; /* stopped from on_close during ax_loop_free */
+    ax_watch *watch;
+} L;
+
+static void live_close(ax_conn *c, void *arg)
+{
+    (void)c, (void)arg;
+    L.conn_closes++;
+    if (L.timer)
+        ax_timer_stop(L.timer);
+    if (L.signal)
+        ax_signal_stop(L.signal);
+    if (L.watch)
+        ax_watch_stop(L.watch);
+    L.timer = NULL, L.signal = NULL, L.watch = NULL;
+}
+
+static const ax_conn_events live_ev = {.on_close = live_close};
+
+static void live_accept(ax_server *s, ax_conn *c, void *arg)
+{
+    (void)s, (void)arg;
+    L.server_conns++;
+    ax_conn_set_events(c, &live_ev, NULL);
+}
+
+static void live_connected(ax_conn *c, const ax_error *err, void *arg)
+{
+    CHECK(err == NULL && arg == NULL);
+    L.client_conns++;
+    ax_conn_set_events(c, &live_ev, NULL);
+}
+
+static void nop_signal(ax_signal *s, int signo, void *arg) { (void)s, (void)signo, (void)arg; }
+
+static void never_connected(ax_conn *c, const ax_error *err, void *arg)
+{
+    (void)c, (void)err, (void)arg;
+    axt_fail(__FILE__, __LINE__, "a cancelled connect called back");
+}
+
+TEST(free_with_live_handles_of_every_kind)
+{
+    int fds_before = axt_count_fds();
+    ax_loop *loop = axt_new_loop();
+    ax_server_opts so = {.on_connection = live_accept};
+    ax_server *srv;
+    CHECK_OK(ax_server_listen(loop, "tcp://127.0.0.1:0", &so, &srv));
+    CHECK(ax_connect(loop, ax_server_address(srv), NULL, live_connected, NULL) != NULL);
+    AXT_RUN_UNTIL(loop, L.server_conns == 1 && L.client_conns == 1, 3000);
+    int sv[2]; /* a connection on a socket pair, bytes queued */
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sv));
+    ax_conn *c;
+    CHECK_OK(ax_conn_open(loop, sv[0], sv[0], &c));
+    ax_conn_set_events(c, &live_ev, NULL);
+    static char big[1 << 20];
+    CHECK(ax_conn_write(c, big, sizeof big) >= 0);
+    CHECK(ax_conn_buffered(c) > 0);
+    /* Timers (one-shot, repeating, unreferenced), watchers, signals. */
+    CHECK(ax_timer_start(loop, 10000, 0, nop_timer, NULL) != NULL);
+    CHECK(ax_timer_start(loop, 10000, 10000, nop_timer, NULL) != NULL);
+    ax_timer_set_ref(ax_timer_start(loop, 10000, 0, nop_timer, NULL), 0);
+    L.timer = ax_timer_start(loop, 10000, 0, nop_timer, NULL);
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    CHECK(ax_watch_fd(loop, p[0], AX_READABLE, nop_watch, NULL) != NULL);
+    L.watch = ax_watch_fd(loop, p[1], AX_WRITABLE, nop_watch, NULL);
+    CHECK(ax_signal_watch(loop, SIGUSR1, nop_signal, NULL) != NULL);
+    L.signal = ax_signal_watch(loop, SIGUSR2, nop_signal, NULL);
+    CHECK(L.timer && L.watch && L.signal);
+    /* A pending connect, a pending defer, a pending post. */
+    CHECK(ax_connect(loop, ax_server_address(srv), NULL, never_connected, NULL) != NULL);
+    CHECK_OK(ax_loop_defer(loop, nop, NULL));
+    CHECK_OK(ax_loop_post(loop, nop, NULL));
+    ax_loop_free(loop);
+    /* Every connection got its on_close, and the handles freed there
+     * were still valid at that point (ASan/valgrind tell). */
+    CHECK_EQ(L.conn_closes, 3);
+    CHECK(!axt_sig_blocked(SIGUSR1) && !axt_sig_blocked(SIGUSR2));
+    close(sv[1]);
+    close(p[0]);
+    close(p[1]);
+    CHECK_EQ(axt_count_fds(), fds_before);
+    for (int i = 0; i < 20; i++)
+        ax_loop_free(axt_new_loop());
+    CHECK_EQ(axt_count_fds(), fds_before);
+}
