@@ -4,7 +4,7 @@
 # (test and bench include build). Runs apt-get only when something is missing.
 set -eu
 build="cmake ninja-build gcc clang pkg-config make binutils"
-test="$build socat ncat netcat-openbsd iproute2 kmod valgrind libclang-rt-14-dev"
+test="$build socat ncat netcat-openbsd iproute2 kmod valgrind libclang-rt-14-dev curl wrk"
 bench="$build libuv1-dev libevent-dev wrk valgrind util-linux"
 case "${1:-build}" in
 build) want=$build ;;
