@@ -16,6 +16,11 @@ lib=$(dirname "$(find "$pfx" -name 'libaxon.so.0' | head -n 1)")
 [ -n "$lib" ] && [ -f "$lib/libaxon.a" ] || fail "libaxon.so.0 / libaxon.a not installed"
 [ -f "$pfx/include/axon.h" ] && [ -f "$pfx/include/axon/socket.h" ] || fail "headers not installed"
 
+# The tool and its manual page come with the package, and the installed
+# binary finds the installed library on its own (RPATH $ORIGIN/../lib).
+[ -f "$pfx/share/man/man1/axon.1" ] || fail "man page axon.1 not installed"
+"$pfx/bin/axon" --version >/dev/null || fail "installed axon --version did not run"
+
 soname=$(readelf -d "$lib/libaxon.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [ "$soname" = "libaxon.so.0" ] || fail "SONAME is '$soname', want libaxon.so.0"
 others=$(nm -D --defined-only "$lib/libaxon.so" | awk '{print $3}' | grep -v '^ax_' || true)
