@@ -117,8 +117,22 @@ struct ax_loop {
     ax_server *servers;  /* open servers, linked */
     ax_connect_req *connects; /* pending ax_connect() requests */
     uint64_t next_sweep; /* idle sweep due time, 0 if none */
-    int in_free;
 };
+
+/* Kernel readiness bits (poll's and epoll's are the same values, and so
+ * are AX_*) to what the owner is told: a hang-up, error or invalid fd also
+ * makes the fd readable (and an error writable) so the owner's next call
+ * meets the condition. */
+static inline unsigned ax__revents(uint32_t e)
+{
+    const uint32_t rdhup = 0x2000, nval = 0x20; /* POLLRDHUP/EPOLLRDHUP, POLLNVAL */
+    unsigned r = e & (AX_READABLE | AX_WRITABLE | AX_FDERROR | AX_HANGUP);
+    if (e & (rdhup | AX_HANGUP | AX_FDERROR | nval))
+        r |= AX_READABLE;
+    if (e & (AX_FDERROR | nval))
+        r |= AX_WRITABLE | AX_FDERROR;
+    return r;
+}
 
 /* Called by backends for each ready io. */
 void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents);

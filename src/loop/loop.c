@@ -361,7 +361,6 @@ void ax_loop_free(ax_loop *loop)
 {
     if (!loop)
         return;
-    loop->in_free = 1;
     /* Run the on_close callbacks while timers, signals and watchers still
      * exist: an owner typically stops its per-connection handles there
      * (and whatever such a callback opens is closed in the next round). */

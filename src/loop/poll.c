@@ -7,6 +7,10 @@
 #include "core/internal.h"
 #include "loop/backend.h"
 
+_Static_assert(AX_READABLE == POLLIN && AX_WRITABLE == POLLOUT && AX_FDERROR == POLLERR &&
+                   AX_HANGUP == POLLHUP && POLLRDHUP == 0x2000 && POLLNVAL == 0x20,
+               "ax__revents() relies on AX_* being poll's bits");
+
 typedef struct pstate {
     struct pollfd *pfds;
     ax__io **ios;
@@ -149,15 +153,7 @@ static int p_wait(ax_loop *loop, int timeout_ms)
          * callback in this batch. */
         if (io->fd != s->ready[i].fd || !io->in_kernel)
             continue;
-        unsigned r = 0;
-        if (e & (POLLIN | POLLRDHUP))
-            r |= AX_READABLE;
-        if (e & POLLOUT)
-            r |= AX_WRITABLE;
-        if (e & POLLHUP)
-            r |= AX_HANGUP | AX_READABLE;
-        if (e & (POLLERR | POLLNVAL))
-            r |= AX_FDERROR | AX_READABLE | AX_WRITABLE;
+        unsigned r = ax__revents((uint16_t)e);
         ax__io_ready(loop, io, r);
     }
     return n;
