@@ -78,7 +78,8 @@ AX_EXTERN int ax_loop_defer(ax_loop *loop, void (*fn)(void *arg), void *arg);
 /* "epoll" or "poll". Static string. */
 AX_EXTERN const char *ax_loop_backend(const ax_loop *loop);
 
-/* Monotonic milliseconds, cached at the start of each iteration. */
+/* Monotonic milliseconds, cached when the loop last woke from waiting for
+ * I/O (every backend refreshes it before it runs any callback). */
 AX_EXTERN uint64_t ax_loop_now(const ax_loop *loop);
 
 /* Refreshes the cached time (for long callbacks). */
@@ -115,6 +116,17 @@ typedef void (*ax_timer_cb)(ax_timer *timer, void *arg);
  * Calls cb(timer, arg) after after_ms, then every repeat_ms if repeat_ms >
  * 0. A timer due now runs in the next iteration, after I/O is polled, so
  * a zero-delay timer re-armed from its own callback cannot starve I/O.
+ *
+ * The delay counts from the loop's clock. Inside the loop's callbacks
+ * that is the time the loop woke for this iteration (as in libuv; call
+ * ax_loop_update_time() first after a long computation). Outside them --
+ * before ax_loop_run(), between ax_loop_run_once() calls, in on_close
+ * callbacks run by ax_loop_free() -- the clock is read at the call, so a
+ * timer started after the program did other work still waits its full
+ * delay. Delays saturate: one too long to represent (UINT64_MAX, or a
+ * negative number converted) never fires, and a repeat that long makes
+ * the timer fire once.
+ *
  * Returns NULL on AX_ENOMEM. The loop owns the timer; a one-shot timer is
  * freed after its callback returns unless it was restarted there, a
  * repeating one by ax_timer_stop().

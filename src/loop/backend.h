@@ -32,6 +32,8 @@
 
 #include <axon.h>
 
+#include "core/internal.h"
+
 /* What an ax__io belongs to; the loop dispatches on it, which saves a
  * function pointer in every connection. */
 enum {
@@ -86,6 +88,7 @@ struct ax_loop {
     void *bdata; /* poll backend state */
     uint64_t now;
     atomic_int stop;
+    int depth;     /* > 0 while ax_loop_run_once() runs (its callbacks) */
     size_t active; /* referenced handles keeping ax_loop_run() going */
 
     ax_timer **heap;
@@ -136,6 +139,15 @@ static inline unsigned ax__revents(uint32_t e)
 
 /* Called by backends for each ready io. */
 void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents);
+
+/* Every backend calls this as soon as its wait returns, before it reports
+ * any io: callbacks then see the time the loop woke, not the time it went
+ * to sleep, so a timer or timeout they start is not shortened by however
+ * long the loop slept. */
+static inline void ax__loop_woke(ax_loop *loop)
+{
+    loop->now = (uint64_t)ax__now_ms();
+}
 
 /* Registers / updates / forgets io with the backend, keeping the
  * always-ready list for fds epoll cannot watch. */

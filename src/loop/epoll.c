@@ -68,6 +68,7 @@ static int ep_wait(ax_loop *loop, int timeout_ms)
 {
     struct epoll_event evs[BATCH];
     int n = epoll_wait(loop->bfd, evs, BATCH, timeout_ms);
+    ax__loop_woke(loop);
     if (n < 0) {
         if (errno == EINTR)
             return 0;

@@ -329,17 +329,20 @@ static void poll_always(ax_loop *loop)
 
 int ax_loop_run_once(ax_loop *loop, int timeout_ms)
 {
+    /* The backend refreshes loop->now when its wait returns (before any
+     * callback), so there is no clock read here. */
+    loop->depth++;
     int rc = loop->be->wait(loop, wait_timeout(loop, timeout_ms));
-    loop->now = (uint64_t)ax__now_ms();
-    if (rc < 0)
-        return rc;
-    if (loop->nalways)
-        poll_always(loop);
-    ax__timer_run(loop);
-    if (loop->next_sweep && loop->now >= loop->next_sweep)
-        ax__net_sweep(loop);
-    run_defers(loop);
-    return ax_loop_alive(loop);
+    if (rc >= 0) {
+        if (loop->nalways)
+            poll_always(loop);
+        ax__timer_run(loop);
+        if (loop->next_sweep && loop->now >= loop->next_sweep)
+            ax__net_sweep(loop);
+        run_defers(loop);
+    }
+    loop->depth--;
+    return rc < 0 ? rc : ax_loop_alive(loop);
 }
 
 int ax_loop_run(ax_loop *loop)

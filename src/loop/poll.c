@@ -132,6 +132,7 @@ static int p_wait(ax_loop *loop, int timeout_ms)
 {
     pstate *s = loop->bdata;
     int n = poll(s->pfds, (nfds_t)s->n, timeout_ms);
+    ax__loop_woke(loop);
     if (n < 0) {
         if (errno == EINTR)
             return 0;

@@ -94,10 +94,17 @@ static void heap_remove(ax_loop *loop, ax_timer *t)
         sift_down(loop, i);
 }
 
+/* Due after_ms from the loop's clock. Outside the loop's callbacks that
+ * clock may be stale (the program did something else since the loop last
+ * woke), so it is read first; inside them it is the time the loop woke.
+ * The sum saturates: a delay too long to represent never fires, rather
+ * than wrapping round to fire at once. */
 static void arm(ax_timer *t, uint64_t after_ms)
 {
     ax_loop *loop = t->loop;
-    t->due = loop->now + after_ms;
+    if (loop->depth == 0)
+        loop->now = (uint64_t)ax__now_ms();
+    t->due = after_ms > UINT64_MAX - loop->now ? UINT64_MAX : loop->now + after_ms;
     t->seq = loop->timer_seq++;
 }
 

@@ -10,6 +10,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -181,6 +182,67 @@ TEST(connect_timeout_and_cancel)
         close(fill[i]);
     close(lfd);
     CHECK_EQ(axt_count_fds(), fds_before);
+}
+
+/* ------------------------------------------------- from a callback */
+
+static struct {
+    ax_loop *loop;
+    const char *target;
+    cres res;
+    double started, ended;
+} FCB;
+
+static void fcb_done(ax_conn *c, const ax_error *err, void *arg)
+{
+    FCB.ended = axt_now_ms();
+    connect_cb(c, err, arg);
+}
+
+static void fcb_accept(ax_server *s, ax_conn *c, void *arg)
+{
+    (void)arg;
+    ax_conn_close(c);
+    ax_server_close(s);
+    /* Started from an I/O callback after the loop slept 600 ms. */
+    FCB.started = axt_now_ms();
+    ax_connect_opts o = {.timeout_ms = 500};
+    CHECK(ax_connect(FCB.loop, FCB.target, &o, fcb_done, &FCB.res) != NULL);
+}
+
+static void *late_client(void *arg)
+{
+    usleep(600000);
+    int fd = CHECK_OK(ax_connect_uri(arg, NULL));
+    close(fd);
+    return NULL;
+}
+
+/* The loop's clock is refreshed before I/O callbacks run: a connect timeout
+ * started in on_connection after a long sleep is not cut short by it. */
+TEST(connect_timeout_started_in_callback_after_sleep_is_not_early)
+{
+    char uri[64];
+    int fill[16], nfill;
+    int lfd = full_listener(uri, sizeof uri, fill, &nfill);
+    FCB.loop = axt_new_loop();
+    FCB.target = uri;
+    ax_server_opts so = {.on_connection = fcb_accept};
+    ax_server *srv;
+    CHECK_OK(ax_server_listen(FCB.loop, "tcp://127.0.0.1:0", &so, &srv));
+    static char addr[AX_URISTRLEN];
+    snprintf(addr, sizeof addr, "%s", ax_server_address(srv));
+    pthread_t tid;
+    CHECK_EQ(pthread_create(&tid, NULL, late_client, addr), 0);
+    CHECK_EQ(ax_loop_run(FCB.loop), 0);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK_EQ(FCB.res.calls, 1);
+    CHECK_EQ(FCB.res.code, AX_ETIMEDOUT);
+    CHECK(FCB.ended - FCB.started >= 480);
+    ax_loop_free(FCB.loop);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
 }
 
 /* -------------------------------------------------------- 10 000 clients */

@@ -13,6 +13,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -615,6 +616,73 @@ TEST(idle_timeout_closes_idle_not_active)
     close(idle);
     close(busy);
     ax_loop_free(x.loop);
+}
+
+/* A client that sends one byte every 800 ms, six times, then closes. */
+static void *slow_talker(void *arg)
+{
+    int fd = client(arg);
+    for (int i = 0; i < 6; i++) {
+        usleep(800000);
+        CHECK_EQ(send(fd, "x", 1, MSG_NOSIGNAL), 1);
+    }
+    usleep(100000);
+    close(fd);
+    return NULL;
+}
+
+static struct {
+    ax_server *s;
+    int bytes, errors;
+    char msg[AX_ERROR_MAX];
+} SLOW;
+
+static void slow_data(ax_conn *c, const void *d, size_t n, void *arg)
+{
+    (void)c, (void)d, (void)arg;
+    SLOW.bytes += (int)n;
+}
+
+static void slow_error(ax_conn *c, const ax_error *err, void *arg)
+{
+    (void)c, (void)arg;
+    SLOW.errors++;
+    snprintf(SLOW.msg, sizeof SLOW.msg, "%s", err->message);
+}
+
+static void slow_close(ax_conn *c, void *arg)
+{
+    (void)c, (void)arg;
+    ax_server_close(SLOW.s);
+}
+
+static const ax_conn_events slow_ev = {
+    .on_data = slow_data, .on_error = slow_error, .on_close = slow_close};
+
+static void slow_accept(ax_server *s, ax_conn *c, void *arg)
+{
+    (void)s, (void)arg;
+    ax_conn_set_events(c, &slow_ev, NULL);
+}
+
+/* The loop sleeps between the bytes (nothing else wakes it but the idle
+ * sweep): activity stamped with the time it woke, not the time it went to
+ * sleep, keeps a client that talks every 800 ms under a 1 s timeout. */
+TEST_T(idle_timeout_spares_client_talking_every_800ms, 40)
+{
+    ax_loop *loop = axt_new_loop();
+    ax_server_opts o = {.on_connection = slow_accept, .idle_timeout_ms = 1000};
+    CHECK_OK(ax_server_listen(loop, "tcp://127.0.0.1:0", &o, &SLOW.s));
+    static char addr[AX_URISTRLEN];
+    snprintf(addr, sizeof addr, "%s", ax_server_address(SLOW.s));
+    pthread_t tid;
+    CHECK_EQ(pthread_create(&tid, NULL, slow_talker, addr), 0);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    if (SLOW.errors)
+        axt_fail(__FILE__, __LINE__, "closed after %d bytes: %s", SLOW.bytes, SLOW.msg);
+    CHECK_EQ(SLOW.bytes, 6);
+    ax_loop_free(loop);
 }
 
 /* A second server with a shorter timeout on the same loop: its idle

@@ -674,3 +674,110 @@ TEST(free_with_live_handles_of_every_kind)
         ax_loop_free(axt_new_loop());
     CHECK_EQ(axt_count_fds(), fds_before);
 }
+
+/* ------------------------------------------------------------- clock */
+
+/* A writer thread: sleeps, then writes one byte to the pipe. */
+typedef struct late_write {
+    int fd, after_ms;
+} late_write;
+
+static void *late_writer(void *arg)
+{
+    late_write *w = arg;
+    usleep((useconds_t)w->after_ms * 1000);
+    CHECK_EQ(write(w->fd, "x", 1), 1);
+    return NULL;
+}
+
+static struct {
+    ax_loop *loop;
+    double started, fired;
+} CLK;
+
+static void clk_fired(ax_timer *t, void *arg)
+{
+    (void)t, (void)arg;
+    CLK.fired = axt_now_ms();
+}
+
+static void clk_readable(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)revents, (void)arg;
+    char c;
+    CHECK_EQ(read(fd, &c, 1), 1);
+    ax_watch_stop(w);
+    /* Started from an I/O callback after the loop slept for a while. */
+    CLK.started = axt_now_ms();
+    CHECK(ax_timer_start(CLK.loop, 200, 0, clk_fired, NULL) != NULL);
+}
+
+/* The backend refreshes the clock when its wait returns, before the I/O
+ * callbacks run: a timer they start is not shortened by the sleep. */
+TEST(timer_started_from_io_after_sleep_waits_full_delay)
+{
+    CLK.loop = axt_new_loop();
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    CHECK(ax_watch_fd(CLK.loop, p[0], AX_READABLE, clk_readable, NULL) != NULL);
+    late_write w = {.fd = p[1], .after_ms = 400};
+    pthread_t tid;
+    CHECK_EQ(pthread_create(&tid, NULL, late_writer, &w), 0);
+    CHECK_EQ(ax_loop_run(CLK.loop), 0);
+    CHECK_EQ(pthread_join(tid, NULL), 0);
+    CHECK(CLK.fired > 0);
+    /* A loose lower bound only: never early (it fired at once before). */
+    CHECK(CLK.fired - CLK.started >= 190);
+    close(p[0]);
+    close(p[1]);
+    ax_loop_free(CLK.loop);
+}
+
+/* A timer started before ax_loop_run(), after the program did other work
+ * since ax_loop_new(), still waits its full delay from the start call. */
+TEST(timer_started_before_run_after_a_delay_waits_full_delay)
+{
+    ax_loop *loop = axt_new_loop();
+    usleep(300000);
+    double started = axt_now_ms();
+    int fired = 0;
+    CHECK(ax_timer_start(loop, 200, 0, axt_set_flag, &fired) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK(fired);
+    CHECK(axt_now_ms() - started >= 190);
+    ax_loop_free(loop);
+}
+
+static int huge_fires;
+
+static void huge_cb(ax_timer *t, void *arg)
+{
+    (void)t, (void)arg;
+    huge_fires++;
+}
+
+/* Delays too long to represent saturate: they never fire (rather than
+ * wrap round to fire at once), and such a repeat fires once. */
+TEST(huge_timer_values_saturate)
+{
+    ax_loop *loop = axt_new_loop();
+    ax_timer *a = ax_timer_start(loop, UINT64_MAX, 0, huge_cb, NULL);
+    ax_timer *b = ax_timer_start(loop, (uint64_t)(int64_t)-1000, 0, huge_cb, NULL);
+    ax_timer *c = ax_timer_start(loop, UINT64_MAX - 1, UINT64_MAX, huge_cb, NULL);
+    ax_timer *d = ax_timer_start(loop, 0, UINT64_MAX, huge_cb, NULL);
+    CHECK(a && b && c && d);
+    CHECK_EQ(ax_loop_timeout(loop), 0); /* d is due */
+    axt_run_for(loop, 300);
+    CHECK_EQ(huge_fires, 1); /* d once, then never again */
+    int t = ax_loop_timeout(loop);
+    CHECK(t > 1000); /* nothing due soon: no busy loop */
+    ax_timer_again(a, UINT64_MAX, UINT64_MAX);
+    axt_run_for(loop, 50);
+    CHECK_EQ(huge_fires, 1);
+    ax_timer_stop(a);
+    ax_timer_stop(b);
+    ax_timer_stop(c);
+    ax_timer_stop(d);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    ax_loop_free(loop);
+}
