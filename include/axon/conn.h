@@ -140,6 +140,8 @@ typedef void (*ax_connect_cb)(ax_conn *conn, const ax_error *err, void *arg);
  *   "Connection to tcp://10.1.1.1:80 timed out after 2 seconds (ETIMEDOUT)".
  * opts (may be NULL; the struct of axon/socket.h): timeout_ms <= 0 means
  * 60 s (ReactPHP's default), bind and family as there; nonblock is ignored.
+ * A Unix listener with a full accept queue is tried again (pauses of 1 ms
+ * growing to 64 ms) until it takes the connection or the timeout ends it.
  * Hostnames need the resolver (a later release): AX_EINVAL for now.
  * Returns the request (valid until cb runs; cancel with ax_connect_cancel)
  * or NULL with ax_last_error() set, in which case cb is never called.

@@ -101,7 +101,11 @@ AX_EXTERN int ax_accept(int fd, ax_addr *peer, int flags);
  * is the event loop's connector.) timeout_ms < 0 waits as long as the
  * kernel does; otherwise gives up after timeout_ms with AX_ETIMEDOUT. The
  * fd's blocking mode is left as it was; a non-blocking fd with timeout_ms <
- * 0 returns AX_EINPROGRESS like connect(2).
+ * 0 returns AX_EINPROGRESS like connect(2). A Unix listener whose accept
+ * queue is full makes connect(2) say EAGAIN ("try again"): with a timeout
+ * the call keeps trying (pauses of 1 ms growing to 64 ms) until it gets in
+ * or the time is up; without one, a blocking fd waits in the kernel and a
+ * non-blocking one gets AX_EAGAIN.
  */
 AX_EXTERN int ax_connect_fd(int fd, const ax_addr *addr, int timeout_ms);
 

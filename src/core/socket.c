@@ -148,6 +148,29 @@ static void duration_text(int ms, char *buf, size_t len)
         snprintf(buf, len, "%d ms", ms);
 }
 
+/*
+ * A Unix connect that met a full accept queue (EAGAIN: "try again"). A
+ * non-blocking connector cannot wait on the listener's queue, so try again
+ * with a growing pause (1 ms up to 64 ms) until the deadline. Returns the
+ * last attempt's errno, or ETIMEDOUT.
+ */
+static int unix_retry(int fd, const ax_addr *addr, int64_t deadline)
+{
+    int pause = 1;
+    for (;;) {
+        int64_t left = deadline - ax__now_ms();
+        if (left <= 0)
+            return ETIMEDOUT;
+        poll(NULL, 0, left < pause ? (int)left : pause);
+        if (pause < 64)
+            pause *= 2;
+        if (connect(fd, &addr->u.sa, addr->len) == 0)
+            return 0;
+        if (errno != EAGAIN && errno != EINTR)
+            return errno;
+    }
+}
+
 /* Connects fd to addr; failures are recorded with `uri` as the target so
  * messages read "Connection to tcp://h:p failed: ...". */
 static int connect_fd(int fd, const ax_addr *addr, int timeout_ms, const char *uri)
@@ -159,17 +182,24 @@ static int connect_fd(int fd, const ax_addr *addr, int timeout_ms, const char *u
     if (timeout_ms >= 0 && !was_nonblock && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return ax__syserr(ax__errno(), "fcntl F_SETFL on fd %d failed", fd);
 
+    int64_t deadline = timeout_ms >= 0 ? ax__now_ms() + timeout_ms : 0;
     int rc = connect(fd, &addr->u.sa, addr->len);
     int err = rc < 0 ? errno : 0;
     /* A blocking connect interrupted by a signal goes on in the kernel;
      * wait for it the way a non-blocking one is waited for. */
     if (err == EINTR)
         err = EINPROGRESS;
+    int timed_out = 0;
+    int is_unix = ax_addr_family(addr) == AF_UNIX;
+    if (err == EAGAIN && is_unix && timeout_ms >= 0) {
+        err = unix_retry(fd, addr, deadline);
+        timed_out = err == ETIMEDOUT;
+    }
     if (err == EINPROGRESS && (timeout_ms >= 0 || !was_nonblock)) {
         short rev = 0;
         int r = ax__poll1(fd, POLLOUT, timeout_ms, &rev);
         if (r == 0) {
-            err = ETIMEDOUT;
+            timed_out = 1;
         } else if (r < 0) {
             err = -r;
         } else {
@@ -179,18 +209,20 @@ static int connect_fd(int fd, const ax_addr *addr, int timeout_ms, const char *u
                 soerr = errno;
             err = soerr;
         }
-        if (err == ETIMEDOUT && r == 0) {
-            if (!was_nonblock)
-                fcntl(fd, F_SETFL, fl);
-            char d[32];
-            duration_text(timeout_ms, d, sizeof d);
-            return ax__err(AX_ETIMEDOUT, "Connection to %s timed out after %s", uri, d);
-        }
     }
     if (timeout_ms >= 0 && !was_nonblock)
         fcntl(fd, F_SETFL, fl);
+    if (timed_out) {
+        char d[32];
+        duration_text(timeout_ms, d, sizeof d);
+        return ax__err(AX_ETIMEDOUT, "Connection to %s timed out after %s", uri, d);
+    }
     if (err == EINPROGRESS)
         return AX_EINPROGRESS; /* non-blocking fd, no timeout: as connect(2) */
+    if (err == EAGAIN && is_unix)
+        return ax__err(AX_EAGAIN, "Connection to %s failed: the listener's accept queue is "
+                                  "full; try again",
+                       uri);
     if (err)
         return ax__syserr(-err, "Connection to %s failed", uri);
     return 0;
@@ -299,15 +331,23 @@ static int check_unix_path(const ax_uri *u, const ax_listen_opts *o, const char 
         return ax__err(AX_EADDRINUSE,
                        "Failed to listen on \"%s\": %s exists and is not a socket", canon,
                        u->host);
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a live listener with a full accept queue would hold a
+     * blocking connect until it accepts, possibly for ever. EAGAIN is that
+     * busy listener; only a refusal proves the file stale. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (probe < 0)
         return ax__syserr(ax__errno(), "Failed to listen on \"%s\"", canon);
-    int live = connect(probe, &u->addr.u.sa, u->addr.len) == 0 || errno == EAGAIN;
+    int rc = connect(probe, &u->addr.u.sa, u->addr.len) == 0 ? 0 : errno;
     close(probe);
-    if (live)
+    if (rc == 0 || rc == EAGAIN)
         return ax__err(AX_EADDRINUSE,
                        "Failed to listen on \"%s\": %s is in use by a listening socket", canon,
                        u->host);
+    if (rc == ENOENT)
+        return 0; /* gone since the stat() */
+    if (rc != ECONNREFUSED)
+        return ax__syserr(-rc, "Failed to listen on \"%s\": cannot tell whether %s is in use",
+                          canon, u->host);
     if (!o->unlink_stale)
         return ax__err(AX_EADDRINUSE,
                        "Failed to listen on \"%s\": %s exists (stale socket file? remove it or "

@@ -18,8 +18,11 @@ struct ax_connect_req {
     ax_connect_cb cb;
     void *arg;
     ax_timer *timer;
+    ax_timer *retry; /* a Unix listener's queue was full: try again */
+    uint32_t pause_ms; /* the retry's next pause */
     int result;  /* set when finished early (deferred report) */
     uint32_t timeout_ms;
+    ax_addr addr;
     char uri[AX_URISTRLEN];
 };
 
@@ -40,16 +43,22 @@ static void free_req(void *arg)
     free(arg);
 }
 
+static void stop_timers(ax_connect_req *r)
+{
+    if (r->timer)
+        ax_timer_stop(r->timer);
+    if (r->retry)
+        ax_timer_stop(r->retry);
+    r->timer = r->retry = NULL;
+}
+
 /* Ends the request: either hands over a connection or reports err. */
 static void finish(ax_connect_req *r, int code)
 {
     ax_loop *loop = r->loop;
     ax_connect_cb cb = r->cb;
     r->cb = NULL; /* ended: a cancel from inside cb is a no-op */
-    if (r->timer) {
-        ax_timer_stop(r->timer);
-        r->timer = NULL;
-    }
+    stop_timers(r);
     ax__io_forget(loop, &r->io);
     unlink_req(r);
     ax__unref(loop);
@@ -97,6 +106,28 @@ static void on_timeout(ax_timer *t, void *arg)
     ax_connect_req *r = arg;
     r->timer = NULL; /* one-shot: the loop frees it */
     finish(r, AX_ETIMEDOUT);
+}
+
+/* A Unix connect that met a full accept queue (EAGAIN, "try again"): a
+ * non-blocking connector cannot wait on the listener's queue, so it tries
+ * again after a pause that doubles from 1 ms up to 64 ms, until it gets in
+ * or the request's timeout ends it. */
+static void on_retry(ax_timer *t, void *arg)
+{
+    ax_connect_req *r = arg;
+    if (connect(r->io.fd, &r->addr.u.sa, r->addr.len) == 0) {
+        r->retry = NULL; /* one-shot, not re-armed: the loop frees it */
+        finish(r, 0);
+        return;
+    }
+    if (errno != EAGAIN && errno != EINTR) {
+        r->retry = NULL;
+        finish(r, -errno);
+        return;
+    }
+    if (r->pause_ms < 64)
+        r->pause_ms *= 2;
+    ax_timer_again(t, r->pause_ms, 0);
 }
 
 void ax__connect_io(ax_loop *loop, ax__io *io, unsigned revents)
@@ -169,6 +200,19 @@ ax_connect_req *ax_connect(ax_loop *loop, const char *uri, const ax_connect_opts
         r->next->prev = r;
     loop->connects = r;
     ax__ref(loop);
+    int again = e == EAGAIN && u.scheme == AX_SCHEME_UNIX;
+    if (again) {
+        r->addr = u.addr;
+        r->pause_ms = 1;
+        r->timer = ax_timer_start(loop, r->timeout_ms, 0, on_timeout, r);
+        r->retry = r->timer ? ax_timer_start(loop, r->pause_ms, 0, on_retry, r) : NULL;
+        if (r->retry)
+            return r;
+        r->result = AX_ENOMEM;
+        if (ax__defer(loop, deferred_finish, r) == 0)
+            return r;
+        goto undo;
+    }
     if (e == EINPROGRESS || e == EINTR) {
         r->timer = ax_timer_start(loop, r->timeout_ms, 0, on_timeout, r);
         if (!r->timer || ax__io_set(loop, &r->io, AX_WRITABLE) < 0) {
@@ -187,8 +231,7 @@ ax_connect_req *ax_connect(ax_loop *loop, const char *uri, const ax_connect_opts
 undo:
     unlink_req(r);
     ax__unref(loop);
-    if (r->timer)
-        ax_timer_stop(r->timer);
+    stop_timers(r);
     close(fd);
     free(r);
     ax__err(AX_ENOMEM, "Connection to %s failed: out of memory", canon);
@@ -200,9 +243,7 @@ void ax_connect_cancel(ax_connect_req *r)
     if (!r || !r->cb)
         return;
     ax_loop *loop = r->loop;
-    if (r->timer)
-        ax_timer_stop(r->timer);
-    r->timer = NULL;
+    stop_timers(r);
     ax__io_forget(loop, &r->io);
     if (r->io.fd >= 0)
         close(r->io.fd);

@@ -901,6 +901,27 @@ TEST_T(connect_idle_timeout_spares_a_peer_talking_every_second, 40)
     ax_close(lfd);
 }
 
+/* A live Unix listener with a full accept queue is in use: listen says
+ * so at once instead of hanging on its probe. */
+TEST_T(listen_on_busy_unix_path_says_in_use, 15)
+{
+    char path[256], uri[300];
+    snprintf(path, sizeof path, "%s/busy.sock", axt_tmpdir());
+    snprintf(uri, sizeof uri, "unix://%s", path);
+    int fill[64];
+    size_t n;
+    int lfd = axt_unix_full_listener(path, fill, 64, &n);
+    buf out = {0};
+    proc p;
+    double t0 = axt_now_ms();
+    CHECK_EQ(run_axon(&out, &p, "listen", uri, NULL), 1);
+    CHECK(axt_now_ms() - t0 < 5000);
+    CHECK(strstr(buf_str(&p.errb), "is in use by a listening socket (EADDRINUSE)"));
+    for (size_t i = 0; i < n; i++)
+        close(fill[i]);
+    close(lfd);
+}
+
 /* --------------------------------------------------- signals, stdout */
 
 TEST(sigterm_removes_unix_socket_file)

@@ -184,6 +184,50 @@ TEST(connect_timeout_and_cancel)
     CHECK_EQ(axt_count_fds(), fds_before);
 }
 
+/* ------------------------------------------------- full unix backlog */
+
+/* EAGAIN from a Unix connect is "the queue is full, try again": the
+ * connector keeps trying within its timeout instead of failing at once. */
+TEST_T(connect_unix_full_backlog_retries_within_timeout, 20)
+{
+    char path[200], uri[220];
+    snprintf(path, sizeof path, "%s/full.sock", axt_tmpdir());
+    snprintf(uri, sizeof uri, "unix://%s", path);
+    int fill[64];
+    size_t n;
+    int lfd = axt_unix_full_listener(path, fill, 64, &n);
+    ax_loop *loop = axt_new_loop();
+    cres t = {0};
+    double t0 = axt_now_ms();
+    CHECK(start(loop, uri, 300, &t) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(t.calls, 1);
+    CHECK_EQ(t.code, AX_ETIMEDOUT);
+    CHECK(axt_now_ms() - t0 >= 280);
+    char want[300];
+    snprintf(want, sizeof want, "Connection to %s timed out after 300 ms (ETIMEDOUT)", uri);
+    CHECK_STR(t.msg, want);
+    /* Room appears after 300 ms: a connect with 3 s to go gets in. */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        usleep(300000);
+        _exit(accept(lfd, NULL, NULL) >= 0 ? 0 : 1);
+    }
+    cres ok = {0};
+    t0 = axt_now_ms();
+    CHECK(start(loop, uri, 3000, &ok) != NULL);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    CHECK_EQ(ok.calls, 1);
+    CHECK(ok.c != NULL);
+    CHECK(axt_now_ms() - t0 >= 250);
+    CHECK_EQ(axt_wait(pid, 5000), 0);
+    ax_loop_free(loop);
+    for (size_t i = 0; i < n; i++)
+        close(fill[i]);
+    close(lfd);
+}
+
 /* ------------------------------------------------- from a callback */
 
 static struct {

@@ -316,3 +316,25 @@ int axt_scale(void)
     int v = s ? atoi(s) : 1;
     return v > 0 ? v : 1;
 }
+
+int axt_unix_full_listener(const char *path, int *fill, size_t max, size_t *n)
+{
+    ax_addr a;
+    CHECK_OK(ax_addr_from_unix(&a, path));
+    int lfd = CHECK_OK(ax_socket(AF_UNIX, SOCK_STREAM, 0));
+    CHECK_OK(ax_bind(lfd, &a));
+    CHECK(listen(lfd, 1) == 0);
+    *n = 0;
+    while (*n < max) {
+        int fd = CHECK_OK(ax_socket(AF_UNIX, SOCK_STREAM | AX_SOCK_NONBLOCK, 0));
+        if (connect(fd, &a.u.sa, a.len) < 0) {
+            int e = errno;
+            close(fd);
+            if (e == EAGAIN)
+                return lfd;
+            axt_fail(__FILE__, __LINE__, "filling %s: %s", path, strerror(e));
+        }
+        fill[(*n)++] = fd;
+    }
+    axt_fail(__FILE__, __LINE__, "%s took %zu connections without filling", path, max);
+}

@@ -114,6 +114,13 @@ double axt_now_ms(void);
  * call leaked none. */
 int axt_count_fds(void);
 
+/* A Unix stream listener bound to path (a file path, or "@name" for an
+ * abstract one) whose accept queue is full: it never accepts, and
+ * non-blocking connects were made until the kernel said EAGAIN. The
+ * fillers go to fill[] (up to max; *n of them), to be closed by the
+ * caller with the listener. Returns the listener's fd. */
+int axt_unix_full_listener(const char *path, int *fill, size_t max, size_t *n);
+
 /* A fresh directory under /tmp for this test (removed by the runner). */
 const char *axt_tmpdir(void);
 

@@ -419,6 +419,27 @@ TEST(listen_uri_unix_path_in_use)
     ax_close(fd);
 }
 
+/* A live listener whose accept queue is full is still a live listener:
+ * the stale-socket check says so at once instead of blocking in connect. */
+TEST_T(listen_uri_unix_path_busy_listener_is_in_use, 10)
+{
+    char uri[AX_URISTRLEN];
+    unix_uri(uri, sizeof uri, "busy.sock");
+    int fill[64];
+    size_t n;
+    int lfd = axt_unix_full_listener(uri + strlen("unix://"), fill, 64, &n);
+    ax_listen_opts o = {.unlink_stale = true};
+    double t0 = axt_now_ms();
+    CHECK_EQ(ax_listen_uri(uri, &o), AX_EADDRINUSE);
+    CHECK_ERRMSG("is in use by a listening socket (EADDRINUSE)");
+    CHECK(axt_now_ms() - t0 < 2000);
+    struct stat st;
+    CHECK_EQ(stat(uri + strlen("unix://"), &st), 0); /* not unlinked */
+    for (size_t i = 0; i < n; i++)
+        ax_close(fill[i]);
+    ax_close(lfd);
+}
+
 TEST(listen_uri_unix_stale_file)
 {
     char uri[AX_URISTRLEN], path[AX_URISTRLEN];
@@ -611,6 +632,49 @@ TEST(connect_timeout_when_backlog_full)
     CHECK_ERRMSG("timed out after 1 second (ETIMEDOUT)");
     ax_close(c1);
     ax_close(l);
+}
+
+/* For a Unix socket EAGAIN from connect() means the listener's queue is
+ * full, "try again": a connect with a timeout keeps trying until it gets
+ * in or the time is up, then says it timed out. */
+TEST_T(connect_unix_full_backlog_waits_for_room_then_times_out, 20)
+{
+    char uri[AX_URISTRLEN];
+    unix_uri(uri, sizeof uri, "full.sock");
+    int fill[64];
+    size_t n;
+    int lfd = axt_unix_full_listener(uri + strlen("unix://"), fill, 64, &n);
+    ax_connect_opts o = {.timeout_ms = 300};
+    double t0 = axt_now_ms();
+    CHECK_EQ(ax_connect_uri(uri, &o), AX_ETIMEDOUT);
+    CHECK(axt_now_ms() - t0 >= 280);
+    char want[AX_URISTRLEN + 64];
+    snprintf(want, sizeof want, "Connection to %s timed out after 300 ms (ETIMEDOUT)", uri);
+    CHECK_STR(ax_last_error()->message, want);
+    /* The same through ax_connect_fd on the caller's blocking fd. */
+    ax_addr a;
+    CHECK_OK(ax_addr_from_unix(&a, uri + strlen("unix://")));
+    int fd = CHECK_OK(ax_socket(AF_UNIX, SOCK_STREAM, 0));
+    CHECK_EQ(ax_connect_fd(fd, &a, 200), AX_ETIMEDOUT);
+    CHECK(!nonblocking(fd));
+    ax_close(fd);
+    /* Room appears after 300 ms: a 3 s connect gets in. */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        usleep(300000);
+        int c = accept(lfd, NULL, NULL);
+        _exit(c >= 0 ? 0 : 1);
+    }
+    o.timeout_ms = 3000;
+    t0 = axt_now_ms();
+    fd = CHECK_OK(ax_connect_uri(uri, &o));
+    CHECK(axt_now_ms() - t0 >= 250);
+    ax_close(fd);
+    CHECK_EQ(axt_wait(pid, 5000), 0);
+    for (size_t i = 0; i < n; i++)
+        ax_close(fill[i]);
+    ax_close(lfd);
 }
 
 TEST(connect_nonblocking_in_progress)
