@@ -21,6 +21,10 @@ extern "C" {
 
 typedef struct ax_server ax_server;
 
+/* The longest idle timeout a server takes: 2^31 - 1 ms, about 24.8 days
+ * (activity is stamped in 32-bit loop milliseconds). */
+#define AX_MAX_IDLE_TIMEOUT_MS 2147483647u
+
 typedef struct ax_server_opts {
     /* A new connection: set its events here (ax_conn_set_events). Without
      * this callback connections are closed at once. */
@@ -38,7 +42,8 @@ typedef struct ax_server_opts {
     int keepalive_s;         /* > 0: SO_KEEPALIVE with this idle time on accepted sockets */
     size_t max_connections;  /* 0: unlimited */
     bool pause_on_limit;     /* at the limit, pause accepting instead of rejecting */
-    uint32_t idle_timeout_ms; /* close connections idle this long; 0: never */
+    uint32_t idle_timeout_ms; /* close connections idle this long; 0: never; at most
+                                 AX_MAX_IDLE_TIMEOUT_MS (longer: AX_EINVAL) */
     size_t high_water;       /* write-queue mark for accepted connections; 0: 64 KiB */
 } ax_server_opts;
 
@@ -46,7 +51,10 @@ typedef struct ax_server_opts {
  * Listens on "tcp://127.0.0.1:8080", "[::1]:0" (port 0 picks one),
  * "unix:///run/x.sock", "unix://@abstract" or "fd://3" (an inherited
  * listening socket, as systemd passes them: AX_ENOTSOCK if it is not a
- * socket, AX_EINVAL if it does not listen). opts is copied; arg is passed
+ * socket, AX_EINVAL if it does not listen, AX_EEXIST if this loop already
+ * watches it). On success the server owns the fd (made non-blocking and
+ * close-on-exec, closed with the server); a failed listen leaves an fd://
+ * fd open with the flags it had. opts is copied; arg is passed
  * to the callbacks. A hostname is rejected (must be an IP). Returns 0 and
  * *out, or an error with ax_last_error():
  *   Failed to listen on "tcp://127.0.0.1:80": Address already in use (EADDRINUSE)

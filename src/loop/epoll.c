@@ -50,6 +50,8 @@ static int ep_set(ax_loop *loop, ax__io *io, unsigned events)
     if (epoll_ctl(loop->bfd, op, io->fd, &ev) < 0) {
         if (errno == EPERM)
             return AX_EPERM; /* a regular file: the loop polls it by hand */
+        if (errno == EEXIST)
+            return ax__err(AX_EEXIST, "fd %d is already watched by this loop", io->fd);
         return ax__syserr(ax__errno(), "epoll_ctl on fd %d failed", io->fd);
     }
     io->in_kernel = 1;

@@ -114,7 +114,7 @@ static int p_set(ax_loop *loop, ax__io *io, unsigned events)
         /* One io per fd, as epoll has it (EEXIST): a second entry would
          * take over the fd's slot and corrupt the table on forget. */
         if ((size_t)io->fd < s->nslot && s->slot[io->fd] >= 0)
-            return ax__syserr(AX_EEXIST, "watch fd %d: it is watched already", io->fd);
+            return ax__err(AX_EEXIST, "fd %d is already watched by this loop", io->fd);
         if (grow(s, io->fd) < 0)
             return ax__err(AX_ENOMEM, "watch fd %d: out of memory", io->fd);
         s->slot[io->fd] = (int)s->n;

@@ -1,5 +1,6 @@
 /* Connections: reading into the loop's buffer, the write queue with its
  * high-water mark, half-close, pause/resume and safe closing. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -231,6 +232,15 @@ ax_conn *ax__conn_new(ax_loop *loop, int fd, ax_server *server)
     return c;
 }
 
+/* Undoes ax_conn_open()'s changes to the caller's fds after a failure. */
+static int open_failed(int rc, const int fd[2], const int fl[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (fd[i] >= 0 && fl[i] >= 0 && (i == 0 || fd[1] != fd[0]))
+            fcntl(fd[i], F_SETFL, fl[i]);
+    return rc;
+}
+
 int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
 {
     if (!loop || !out || (in_fd < 0 && out_fd < 0))
@@ -241,15 +251,22 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
     if (fstat(fd0, &st) < 0)
         return ax__syserr(ax__errno(), "open connection on fd %d failed", fd0);
     int is_sock = S_ISSOCK(st.st_mode) && in_fd == out_fd;
-    if (in_fd >= 0 && ax_set_nonblock(in_fd, 1) < 0)
-        return ax_last_error()->code;
-    if (out_fd >= 0 && out_fd != in_fd && ax_set_nonblock(out_fd, 1) < 0)
-        return ax_last_error()->code;
+    /* The fds are borrowed until this succeeds: a failure leaves them with
+     * the flags they came with. */
+    const int fd[2] = {in_fd, out_fd};
+    int fl[2] = {-1, -1};
+    for (int i = 0; i < 2; i++) {
+        if (fd[i] < 0 || (i == 1 && fd[1] == fd[0]))
+            continue;
+        fl[i] = fcntl(fd[i], F_GETFL);
+        if (ax_set_nonblock(fd[i], 1) < 0)
+            return open_failed(ax_last_error()->code, fd, fl);
+    }
     ax_conn *c = conn_alloc(loop);
     if (!c || track(loop, c) < 0) {
         if (c)
             conn_release(loop, c);
-        return ax__err(AX_ENOMEM, "open connection: out of memory");
+        return open_failed(ax__err(AX_ENOMEM, "open connection: out of memory"), fd, fl);
     }
     c->io.fd = in_fd;
     c->io.kind = AX__IO_CONN;
@@ -264,7 +281,7 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
         if (!ax__conn_aux(c)) {
             untrack(loop, c);
             conn_release(loop, c);
-            return ax__err(AX_ENOMEM, "open connection: out of memory");
+            return open_failed(ax__err(AX_ENOMEM, "open connection: out of memory"), fd, fl);
         }
         c->flags |= CF_SPLIT;
         c->aux->out.fd = out_fd;
@@ -274,10 +291,12 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
         c->flags |= CF_WR_SHUT;
     int rc = in_fd >= 0 ? ax__io_set(loop, &c->io, AX_READABLE) : 0;
     if (rc < 0) {
+        if (rc == AX_EEXIST)
+            ax__err(rc, "open connection: fd %d is already watched by this loop", in_fd);
         untrack(loop, c);
         free(c->aux);
         conn_release(loop, c);
-        return rc;
+        return open_failed(rc, fd, fl);
     }
     ax__ref(loop);
     *out = c;

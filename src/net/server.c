@@ -40,7 +40,12 @@ static void update(ax_server *s)
         ax__io_set(s->loop, &s->io, want);
 }
 
-static int check_fd(int fd, char *canon)
+/* The flags of a borrowed fd, to give back if the listen fails. */
+typedef struct fd_flags {
+    int fl, fd_fl;
+} fd_flags;
+
+static int check_fd(int fd, const char *canon, fd_flags *saved)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -60,6 +65,8 @@ static int check_fd(int fd, char *canon)
         return ax__err(AX_EINVAL, "Failed to listen on \"%s\": fd %d is not a listening socket",
                        canon, fd);
     }
+    saved->fl = fcntl(fd, F_GETFL);
+    saved->fd_fl = fcntl(fd, F_GETFD);
     if (ax_set_nonblock(fd, 1) < 0)
         return ax_last_error()->code;
     /* Inherited fds arrive inheritable (systemd, a parent's socket); once
@@ -68,6 +75,14 @@ static int check_fd(int fd, char *canon)
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return ax__syserr(ax__errno(), "Failed to listen on \"%s\": fd %d", canon, fd);
     return 0;
+}
+
+static void restore_fd(int fd, const fd_flags *saved)
+{
+    if (saved->fl >= 0)
+        fcntl(fd, F_SETFL, saved->fl);
+    if (saved->fd_fl >= 0)
+        fcntl(fd, F_SETFD, saved->fd_fl);
 }
 
 int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts, ax_server **out)
@@ -80,15 +95,21 @@ int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts,
     int rc = ax__uri_canon(uri, &u, canon);
     if (rc < 0)
         return rc;
+    if (opts && opts->idle_timeout_ms > AX_MAX_IDLE_TIMEOUT_MS)
+        return ax__err(AX_EINVAL, "Failed to listen on \"%s\": idle_timeout_ms %u is longer than "
+                                  "the longest idle timeout, %u ms (24 days)",
+                       canon, opts->idle_timeout_ms, AX_MAX_IDLE_TIMEOUT_MS);
     ax_server *s = calloc(1, sizeof *s);
     if (!s)
         return ax__err(AX_ENOMEM, "Failed to listen on \"%s\": out of memory", canon);
     if (opts)
         s->o = *opts;
     int fd;
+    fd_flags saved = {-1, -1};
     if (u.scheme == AX_SCHEME_FD) {
         fd = u.fd;
-        if ((rc = check_fd(fd, canon)) < 0) {
+        if ((rc = check_fd(fd, canon, &saved)) < 0) {
+            restore_fd(fd, &saved);
             free(s);
             return rc;
         }
@@ -119,7 +140,16 @@ int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts,
     if (ax_sockname_uri(fd, s->address, sizeof s->address) < 0)
         snprintf(s->address, sizeof s->address, "%s", canon);
     if ((rc = ax__io_set(loop, &s->io, AX_READABLE)) < 0) {
-        close(fd);
+        if (rc == AX_EEXIST)
+            ax__err(rc, "Failed to listen on \"%s\": fd %d is already watched by this loop",
+                    canon, fd);
+        else
+            ax__syserr(rc, "Failed to listen on \"%s\": cannot watch fd %d", canon, fd);
+        /* A borrowed fd is the caller's again, as it was; ours is closed. */
+        if (u.scheme == AX_SCHEME_FD)
+            restore_fd(fd, &saved);
+        else
+            close(fd);
         free(s);
         return rc;
     }

@@ -807,6 +807,32 @@ TEST(conn_open_pipe_pair)
     ax_loop_free(loop);
 }
 
+/* A failed open leaves the caller's fds as they were: open and blocking. */
+TEST(conn_open_failure_leaves_fds_alone)
+{
+    ax_loop *loop = axt_new_loop();
+    int in[2], out[2];
+    CHECK_EQ(pipe(in), 0);
+    CHECK_EQ(pipe(out), 0);
+    rec r = {0};
+    CHECK_OK(ax_conn_open(loop, in[0], -1, &r.c));
+    CHECK(fcntl(out[1], F_GETFL) >= 0 && !(fcntl(out[1], F_GETFL) & O_NONBLOCK));
+    int fl0 = fcntl(in[0], F_GETFL);
+    ax_conn *twice = NULL;
+    CHECK_EQ(ax_conn_open(loop, in[0], out[1], &twice), AX_EEXIST);
+    CHECK_ERRMSG("fd");
+    CHECK_ERRMSG("is already watched by this loop (EEXIST)");
+    CHECK(twice == NULL);
+    CHECK_EQ(fcntl(in[0], F_GETFL), fl0);        /* still the first one's */
+    CHECK(!(fcntl(out[1], F_GETFL) & O_NONBLOCK)); /* given back */
+    ax_conn_close(r.c);
+    CHECK_EQ(ax_loop_run(loop), 0);
+    close(in[1]);
+    close(out[0]);
+    close(out[1]);
+    ax_loop_free(loop);
+}
+
 TEST(conn_open_regular_file_for_reading)
 {
     char path[256];

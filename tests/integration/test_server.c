@@ -52,6 +52,11 @@ static int pump_eof(ax_loop *loop, int fd, int ms)
 
 static int fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
+static void nop_watch_cb(ax_watch *w, int fd, unsigned revents, void *arg)
+{
+    (void)w, (void)fd, (void)revents, (void)arg;
+}
+
 /* ------------------------------------------------------- a test server */
 
 #define MAXC 64
@@ -362,6 +367,53 @@ TEST(listen_fd_uri_errors)
 }
 
 /* ---------------------------------------------------------- listen errors */
+
+/* A listen that fails leaves a borrowed fd as it found it: open, with
+ * its flags, and still serving the server that watches it. */
+TEST(listen_fd_uri_twice_leaves_the_fd_alone)
+{
+    srv x = {0};
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char la[AX_URISTRLEN], uri[32];
+    CHECK_OK(ax_sockname_uri(lfd, la, sizeof la));
+    snprintf(uri, sizeof uri, "fd://%d", lfd);
+    listen_ok(&x, uri, NULL);
+    int fl = fcntl(lfd, F_GETFL), fdfl = fcntl(lfd, F_GETFD);
+    ax_server *second = NULL;
+    CHECK_EQ(ax_server_listen(x.loop, uri, NULL, &second), AX_EEXIST);
+    CHECK(second == NULL);
+    char want[128];
+    snprintf(want, sizeof want, "Failed to listen on \"%s\": fd %d is already watched by this "
+             "loop (EEXIST)", uri, lfd);
+    CHECK_STR(ax_last_error()->message, want);
+    CHECK(fd_is_open(lfd));
+    CHECK_EQ(fcntl(lfd, F_GETFL), fl);
+    CHECK_EQ(fcntl(lfd, F_GETFD), fdfl);
+    /* The first server still works on it. */
+    int c = client(la);
+    AXT_RUN_UNTIL(x.loop, x.conns == 1, 3000);
+    echo_round(&x, c, "still mine");
+    close(c);
+
+    /* A fresh fd whose watch fails: its flags are given back too. */
+    ax_loop *other = axt_new_loop();
+    int l2 = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL)); /* blocking, cloexec */
+    int l2_inherit = fcntl(l2, F_DUPFD, 0);                      /* blocking, inheritable */
+    CHECK(l2_inherit >= 0);
+    ax_watch *w = ax_watch_fd(other, l2_inherit, AX_READABLE, nop_watch_cb, NULL);
+    CHECK(w != NULL);
+    fl = fcntl(l2_inherit, F_GETFL);
+    fdfl = fcntl(l2_inherit, F_GETFD);
+    snprintf(uri, sizeof uri, "fd://%d", l2_inherit);
+    CHECK_EQ(ax_server_listen(other, uri, NULL, &second), AX_EEXIST);
+    CHECK_EQ(fcntl(l2_inherit, F_GETFL), fl);
+    CHECK_EQ(fcntl(l2_inherit, F_GETFD), fdfl);
+    ax_watch_stop(w);
+    ax_loop_free(other);
+    close(l2_inherit);
+    close(l2);
+    ax_loop_free(x.loop);
+}
 
 TEST(listen_bad_uris)
 {
@@ -682,6 +734,23 @@ TEST_T(idle_timeout_spares_client_talking_every_800ms, 40)
     if (SLOW.errors)
         axt_fail(__FILE__, __LINE__, "closed after %d bytes: %s", SLOW.bytes, SLOW.msg);
     CHECK_EQ(SLOW.bytes, 6);
+    ax_loop_free(loop);
+}
+
+/* An idle timeout the 32-bit activity stamps cannot measure is refused
+ * with a clear message rather than silently never (or wrongly) firing. */
+TEST(idle_timeout_too_long_is_refused)
+{
+    ax_loop *loop = axt_new_loop();
+    ax_server_opts o = {.idle_timeout_ms = AX_MAX_IDLE_TIMEOUT_MS + 1};
+    ax_server *s = NULL;
+    CHECK_EQ(ax_server_listen(loop, "tcp://127.0.0.1:0", &o, &s), AX_EINVAL);
+    CHECK_ERRMSG("idle_timeout_ms 2147483648 is longer than the longest idle timeout, "
+                 "2147483647 ms (24 days) (EINVAL)");
+    CHECK(s == NULL);
+    o.idle_timeout_ms = AX_MAX_IDLE_TIMEOUT_MS;
+    CHECK_OK(ax_server_listen(loop, "tcp://127.0.0.1:0", &o, &s));
+    ax_server_close(s);
     ax_loop_free(loop);
 }
 
