@@ -153,7 +153,9 @@ typedef void (*ax_signal_cb)(ax_signal *sig, int signo, void *arg);
  * thread (block it in every thread of a threaded program, before creating
  * them) and delivered as cb(sig, signo, arg) on the loop. Typical use: stop
  * cleanly on SIGINT/SIGTERM. Returns NULL with ax_last_error() on failure.
- * When the last watcher of a signal stops, the previous mask is restored.
+ * The blocked mask is the thread's: when the last watcher of a signal on
+ * this thread stops (whichever of the thread's loops it belongs to), the
+ * signal is unblocked again unless it was blocked before the first.
  */
 AX_EXTERN ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg);
 

@@ -104,7 +104,6 @@ struct ax_loop {
 
     ax__io sigio;        /* signalfd, -1 until the first watcher */
     sigset_t sigmask;    /* signals the signalfd carries */
-    sigset_t sigprev;    /* which of them were blocked before us */
     ax_signal *signals;
     ax_watch *watches, *dead_watches;
 

@@ -48,7 +48,6 @@ ax_loop *ax_loop_new(const ax_loop_opts *opts)
     loop->sigio.fd = -1;
     loop->sigio.kind = AX__IO_SIGNAL;
     sigemptyset(&loop->sigmask);
-    sigemptyset(&loop->sigprev);
     pthread_mutex_init(&loop->post_mu, NULL);
     loop->now = (uint64_t)ax__now_ms();
     if (be->init(loop) < 0)

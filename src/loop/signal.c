@@ -26,6 +26,42 @@ static int watched(const ax_loop *loop, int signo, const ax_signal *except)
     return 0;
 }
 
+/*
+ * The blocked-signal mask belongs to the thread, and one thread may run
+ * several loops: the signal is blocked when the thread's first loop starts
+ * watching it and given back (unblocked, unless it was blocked before) when
+ * the thread's last loop stops. Loops and their handles are used on one
+ * thread (axon/loop.h), so thread-local counts need no lock.
+ */
+static _Thread_local unsigned thread_watchers[NSIG];
+static _Thread_local sigset_t thread_was_blocked;
+
+static void thread_hold(int signo)
+{
+    if (thread_watchers[signo]++ > 0)
+        return;
+    sigset_t one, old;
+    sigemptyset(&one);
+    sigaddset(&one, signo);
+    pthread_sigmask(SIG_BLOCK, &one, &old);
+    if (sigismember(&old, signo))
+        sigaddset(&thread_was_blocked, signo);
+    else
+        sigdelset(&thread_was_blocked, signo);
+}
+
+static void thread_release(int signo)
+{
+    if (thread_watchers[signo] == 0 || --thread_watchers[signo] > 0)
+        return;
+    if (!sigismember(&thread_was_blocked, signo)) {
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, signo);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    }
+}
+
 ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg)
 {
     if (!loop || !cb || signo <= 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP) {
@@ -38,9 +74,6 @@ ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg)
         return NULL;
     }
     if (!sigismember(&loop->sigmask, signo)) {
-        sigset_t one, old;
-        sigemptyset(&one);
-        sigaddset(&one, signo);
         sigset_t next = loop->sigmask;
         sigaddset(&next, signo);
         int fd = signalfd(loop->sigio.fd, &next, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -49,10 +82,6 @@ ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg)
             free(s);
             return NULL;
         }
-        pthread_sigmask(SIG_BLOCK, &one, &old);
-        if (sigismember(&old, signo))
-            sigaddset(&loop->sigprev, signo);
-        loop->sigmask = next;
         if (loop->sigio.fd < 0) {
             loop->sigio.fd = fd;
             if (ax__io_set(loop, &loop->sigio, AX_READABLE) < 0) {
@@ -62,6 +91,8 @@ ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg)
                 return NULL;
             }
         }
+        thread_hold(signo);
+        loop->sigmask = next;
     }
     s->loop = loop;
     s->cb = cb;
@@ -98,16 +129,12 @@ void ax_signal_stop(ax_signal *s)
         ax__unref(loop);
     s->dead = 1;
     if (!watched(loop, s->signo, s)) {
-        /* The last watcher: give the signal back to its old disposition. */
+        /* This loop's last watcher of the signal: the loop stops carrying
+         * it, and the thread's mask is given back if no other loop of the
+         * thread still watches it. */
         sigdelset(&loop->sigmask, s->signo);
-        if (!sigismember(&loop->sigprev, s->signo)) {
-            sigset_t one;
-            sigemptyset(&one);
-            sigaddset(&one, s->signo);
-            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-        }
-        sigdelset(&loop->sigprev, s->signo);
         signalfd(loop->sigio.fd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+        thread_release(s->signo);
     }
     /* Unlinking now could pull the list out from under ax__signal_io. If
      * even that small allocation fails, ax_loop_free sweeps it later. */

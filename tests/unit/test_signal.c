@@ -84,6 +84,36 @@ TEST(signal_two_watchers_and_prior_mask)
     ax_loop_free(loop);
 }
 
+/* The blocked mask belongs to the thread, not the loop: two loops on one
+ * thread watch SIGUSR1; stopping loop A's watcher must keep the signal
+ * blocked for loop B, which then still receives it (it used to be
+ * unblocked, and the next SIGUSR1 killed the process). */
+TEST(signal_two_loops_one_thread_share_the_mask)
+{
+    CHECK(!axt_sig_blocked(SIGUSR1));
+    ax_loop *a = axt_new_loop(), *b = axt_new_loop();
+    sigrec ra = {.loop = a}, rb = {.loop = b, .stop_loop = 1};
+    ax_signal *sa = ax_signal_watch(a, SIGUSR1, sig_cb, &ra);
+    ax_signal *sb = ax_signal_watch(b, SIGUSR1, sig_cb, &rb);
+    CHECK(sa && sb);
+    ax_signal_stop(sa);
+    CHECK(axt_sig_blocked(SIGUSR1));
+    CHECK(ax_timer_start(b, 10, 0, kill_self, (void *)(intptr_t)SIGUSR1) != NULL);
+    CHECK_EQ(ax_loop_run(b), 0);
+    CHECK_EQ(rb.count, 1);
+    CHECK_EQ(ra.count, 0);
+    ax_signal_stop(sb);
+    CHECK(!axt_sig_blocked(SIGUSR1)); /* the last one on the thread */
+    /* The other order, through ax_loop_free. */
+    sa = ax_signal_watch(a, SIGUSR1, sig_cb, &ra);
+    sb = ax_signal_watch(b, SIGUSR1, sig_cb, &rb);
+    CHECK(sa && sb);
+    ax_loop_free(b);
+    CHECK(axt_sig_blocked(SIGUSR1));
+    ax_loop_free(a);
+    CHECK(!axt_sig_blocked(SIGUSR1));
+}
+
 TEST(signal_sigterm_stops_loop)
 {
     ax_loop *loop = axt_new_loop();
