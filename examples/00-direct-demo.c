@@ -91,7 +91,7 @@ static void fd_passing(void)
         int got[4];
         size_t ngot = 4;
         char tag[16];
-        ssize_t n = ax_recv_fds(sp[1], tag, sizeof tag - 1, got, &ngot);
+        ssize_t n = ax_recv_fds(sp[1], tag, sizeof tag - 1, got, &ngot, NULL);
         if (n < 0 || ngot != 1)
             die("recv fds");
         tag[n] = '\0';

@@ -255,20 +255,12 @@ AX_EXTERN ssize_t ax_recvmsg(int fd, ax_msg *msg, int flags);
 /*
  * Sends len bytes (at least one; a zero-length payload is sent as one NUL
  * byte so the fds have something to ride on) with nfds file descriptors
- * (borrowed: the caller still owns and must close its copies).
+ * (borrowed: the caller still owns and must close its copies). Only a
+ * Unix socket carries fds: on any other socket (where the kernel would
+ * drop them and report success) this fails with AX_ENOTSUP.
  */
 AX_EXTERN ssize_t ax_send_fds(int fd, const void *buf, size_t len,
                               const int *fds, size_t nfds);
-
-/*
- * Receives up to len bytes and up to *nfds descriptors into fds (caller
- * owns the received fds, each close-on-exec). On return *nfds is the count
- * received. If the sender passed more than fit, the kernel closes the rest:
- * the call keeps the fds that did arrive, then returns AX_ECTRUNC so the
- * loss is never silent. Returns bytes read (0 with no fds = end of stream).
- */
-AX_EXTERN ssize_t ax_recv_fds(int fd, void *buf, size_t len, int *fds,
-                              size_t *nfds);
 
 typedef struct ax_cred {
     pid_t pid;
@@ -276,12 +268,37 @@ typedef struct ax_cred {
     gid_t gid;
 } ax_cred;
 
+/* What arrived beside the bytes of ax_recv_fds(). */
+typedef struct ax_recv_info {
+    int flags;     /* MSG_CTRUNC: more fds came than there was room for, and
+                      the kernel (or axon) closed the rest; MSG_TRUNC: the
+                      datagram or record was longer than len, its tail lost */
+    bool has_cred; /* cred is set: the socket has SO_PASSCRED on */
+    ax_cred cred;  /* the sender's SCM_CREDENTIALS */
+} ax_recv_info;
+
+/*
+ * Receives up to len bytes and up to *nfds descriptors into fds (caller
+ * owns the received fds, each close-on-exec); on return *nfds is how many
+ * arrived. Returns the bytes read (0 with no fds = end of stream), also
+ * when something beside them was lost, so a stream's framing is kept: if
+ * the sender passed more fds than fit (the extra ones are closed), or a
+ * datagram/seqpacket record was cut to len, info->flags says so
+ * (MSG_CTRUNC, MSG_TRUNC) and ax_last_error() carries a message for a log
+ * (AX_ECTRUNC, AX_EMSGSIZE). On a socket with SO_PASSCRED on (see
+ * ax_recv_cred) the sender's credentials come in info too, and the fds
+ * still arrive. info may be NULL. fds only pass over Unix sockets; see
+ * ax_send_fds. Errors are negative codes as usual.
+ */
+AX_EXTERN ssize_t ax_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds,
+                              ax_recv_info *info);
+
 /* SO_PEERCRED: the credentials of the process at the other end of a
  * connected Unix socket, as of connect()/socketpair(). */
 AX_EXTERN int ax_peer_cred(int fd, ax_cred *out);
 
 /* Sends len bytes with an SCM_CREDENTIALS message carrying this process's
- * pid/uid/gid (the kernel checks them). */
+ * pid/uid/gid (the kernel checks them). Unix sockets only (AX_ENOTSUP). */
 AX_EXTERN ssize_t ax_send_cred(int fd, const void *buf, size_t len);
 
 /*
@@ -289,6 +306,8 @@ AX_EXTERN ssize_t ax_send_cred(int fd, const void *buf, size_t len);
  * Turns SO_PASSCRED on first (it must be on before the data is sent for
  * the kernel to attach credentials to it: enable it early with
  * ax_setopt_int(fd, AX_OPT_PASSCRED, 1)). AX_ENOENT if none were attached.
+ * fds passed with the data are closed here; to receive both, use
+ * ax_recv_fds() with an ax_recv_info.
  */
 AX_EXTERN ssize_t ax_recv_cred(int fd, void *buf, size_t len, ax_cred *cred);
 

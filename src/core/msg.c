@@ -136,6 +136,25 @@ ssize_t ax_recvmsg(int fd, ax_msg *msg, int flags)
     }
 }
 
+/* fds and credentials only travel over Unix sockets; anywhere else the
+ * kernel drops the control message and the send "succeeds" with nothing
+ * passed, so refuse up front and say why. */
+static int need_unix(int fd, const char *what)
+{
+    int domain = 0;
+    socklen_t l = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
+        return ax__syserr(ax__errno(), "%s on fd %d failed", what, fd);
+    if (domain == AF_UNIX)
+        return 0;
+    const char *kind = domain == AF_INET    ? "an IPv4"
+                       : domain == AF_INET6 ? "an IPv6"
+                                            : "a non-Unix";
+    return ax__err(AX_ENOTSUP, "%s on fd %d: only a Unix socket can carry them, and this is %s "
+                               "socket",
+                   what, fd, kind);
+}
+
 ssize_t ax_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
     if (nfds > AX_MAX_FDS)
@@ -143,6 +162,9 @@ ssize_t ax_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t 
                        nfds, AX_MAX_FDS);
     if (nfds && !fds)
         return ax__err(AX_EINVAL, "send fds on fd %d: fds is NULL", fd);
+    int rc = nfds ? need_unix(fd, "send fds") : 0;
+    if (rc < 0)
+        return rc;
     /* A stream socket needs at least one data byte to carry the fds. */
     char nul = 0;
     struct iovec iov = {.iov_base = len ? (void *)(uintptr_t)buf : &nul, .iov_len = len ? len : 1};
@@ -156,30 +178,15 @@ ssize_t ax_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t 
     return ax_sendmsg(fd, &m, 0);
 }
 
-ssize_t ax_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds)
+/* Takes every SCM_RIGHTS fd of m into fds[0..room) and closes the ones
+ * beyond; returns how many it had to close. */
+static size_t take_fds(const ax_msg *m, int *fds, size_t room, size_t *nfds)
 {
-    if (!nfds || (*nfds && !fds))
-        return ax__err(AX_EINVAL, "recv fds on fd %d: NULL fds or nfds", fd);
-    size_t room = *nfds > AX_MAX_FDS ? AX_MAX_FDS : *nfds;
-    *nfds = 0;
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(AX_MAX_FDS * sizeof(int))];
-    } ctl;
-    struct iovec iov = {.iov_base = buf, .iov_len = len};
-    ax_msg m = {.iov = &iov, .iovlen = 1, .control = ctl.bytes,
-                .controllen = CMSG_SPACE(room * sizeof(int))};
-    ssize_t n = ax_recvmsg(fd, &m, 0);
-    if (n < 0)
-        return n;
-    /* Collect every SCM_RIGHTS fd that arrived; the caller owns them even
-     * when the call then reports truncation. */
     const void *data;
     ssize_t dl;
-    int dropped = 0;
-    for (size_t k = 0; (dl = ax_cmsg_find(&m, SOL_SOCKET, SCM_RIGHTS, k, &data)) >= 0; k++) {
-        size_t cnt = (size_t)dl / sizeof(int);
-        for (size_t i = 0; i < cnt; i++) {
+    size_t closed = 0;
+    for (size_t k = 0; (dl = ax_cmsg_find(m, SOL_SOCKET, SCM_RIGHTS, k, &data)) >= 0; k++) {
+        for (size_t i = 0; i < (size_t)dl / sizeof(int); i++) {
             int got;
             memcpy(&got, (const char *)data + i * sizeof(int), sizeof got);
             if (*nfds < room) {
@@ -188,14 +195,64 @@ ssize_t ax_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds)
                 /* CMSG_SPACE padding can let the kernel pass more than
                  * room without MSG_CTRUNC: that loss must show too. */
                 close(got);
-                dropped = 1;
+                closed++;
             }
         }
     }
-    if ((m.flags & MSG_CTRUNC) || dropped)
-        return ax__err(AX_ECTRUNC, "recv fds on fd %d: the sender passed more fds than the %zu "
-                                   "there was room for; %zu kept, the rest were closed",
-                       fd, room, *nfds);
+    return closed;
+}
+
+ssize_t ax_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds, ax_recv_info *info)
+{
+    if (!nfds || (*nfds && !fds))
+        return ax__err(AX_EINVAL, "recv fds on fd %d: NULL fds or nfds", fd);
+    size_t room = *nfds > AX_MAX_FDS ? AX_MAX_FDS : *nfds;
+    *nfds = 0;
+    if (info)
+        memset(info, 0, sizeof *info);
+    /* Room for the fds and for the credentials a socket with SO_PASSCRED
+     * gets with every message: without it the kernel has no space for the
+     * fds and closes them all. */
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(AX_MAX_FDS * sizeof(int))];
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    ax_msg m = {.iov = &iov, .iovlen = 1, .control = ctl.bytes,
+                .controllen = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(room * sizeof(int))};
+    ssize_t n = ax_recvmsg(fd, &m, 0);
+    if (n < 0)
+        return n;
+    /* The caller owns every fd that arrived, whatever else went wrong. */
+    size_t closed = take_fds(&m, fds, room, nfds);
+    const void *data;
+    struct ucred uc;
+    int has_cred = ax_cmsg_find(&m, SOL_SOCKET, SCM_CREDENTIALS, 0, &data) >= (ssize_t)sizeof uc;
+    if (has_cred)
+        memcpy(&uc, data, sizeof uc);
+    int fds_lost = (m.flags & MSG_CTRUNC) || closed;
+    int data_cut = (m.flags & MSG_TRUNC) != 0;
+    if (info) {
+        info->flags = (fds_lost ? MSG_CTRUNC : 0) | (data_cut ? MSG_TRUNC : 0);
+        /* Without SO_PASSCRED set before the data was sent the kernel
+         * still attaches pid 0 and the overflow ids: that is none. */
+        if (has_cred && uc.pid != 0) {
+            info->has_cred = true;
+            info->cred.pid = uc.pid;
+            info->cred.uid = uc.uid;
+            info->cred.gid = uc.gid;
+        }
+    }
+    /* The bytes are returned whatever was lost beside them (a stream keeps
+     * its framing); the loss is in info and, for a log, ax_last_error(). */
+    if (fds_lost)
+        ax__err(AX_ECTRUNC, "recv fds on fd %d: more fds arrived than the %zu there was room "
+                            "for; %zu kept, the rest were closed",
+                fd, room, *nfds);
+    else if (data_cut)
+        ax__err(AX_EMSGSIZE, "recv fds on fd %d: the message was longer than the %zu-byte "
+                             "buffer; the rest of it was discarded",
+                fd, len);
     return n;
 }
 
@@ -215,6 +272,9 @@ int ax_peer_cred(int fd, ax_cred *out)
 
 ssize_t ax_send_cred(int fd, const void *buf, size_t len)
 {
+    int rc = need_unix(fd, "send credentials");
+    if (rc < 0)
+        return rc;
     struct ucred uc = {.pid = getpid(), .uid = getuid(), .gid = getgid()};
     char nul = 0;
     struct iovec iov = {.iov_base = len ? (void *)(uintptr_t)buf : &nul, .iov_len = len ? len : 1};

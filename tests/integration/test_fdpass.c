@@ -87,7 +87,7 @@ static void child_io(int sock)
     char msg[200];
     int fds[4] = {-1, -1, -1, -1};
     size_t nfds = 4;
-    ssize_t n = CHECK_OK(ax_recv_fds(sock, msg, sizeof msg - 1, fds, &nfds));
+    ssize_t n = CHECK_OK(ax_recv_fds(sock, msg, sizeof msg - 1, fds, &nfds, NULL));
     msg[n] = '\0';
     CHECK_EQ(nfds, 2);
     unsigned seed;
@@ -135,7 +135,7 @@ static void child_listener(int sock)
     char msg[32];
     int lfd = -1;
     size_t nfds = 1;
-    CHECK_OK(ax_recv_fds(sock, msg, sizeof msg, &lfd, &nfds));
+    CHECK_OK(ax_recv_fds(sock, msg, sizeof msg, &lfd, &nfds, NULL));
     CHECK_EQ(nfds, 1);
     wait_readable(lfd, 5000);
     int c = CHECK_OK(ax_accept(lfd, NULL, 0));
@@ -161,11 +161,12 @@ static void child_trunc(int sock)
     char msg[32];
     int fd = -1;
     size_t nfds = 1;
-    ssize_t rc = ax_recv_fds(sock, msg, sizeof msg, &fd, &nfds);
+    ax_recv_info info;
+    ssize_t rc = ax_recv_fds(sock, msg, sizeof msg, &fd, &nfds, &info);
     int extra = axt_count_fds() - before;
     char report[700];
-    snprintf(report, sizeof report, "rc %s, nfds %zu, new fds %d, sock %d\n%s\n",
-             ax_errname((int)rc), nfds, extra, sock, ax_last_error()->message);
+    snprintf(report, sizeof report, "rc %zd, ctrunc %d, nfds %zu, new fds %d, sock %d\n%s\n",
+             rc, (info.flags & MSG_CTRUNC) != 0, nfds, extra, sock, ax_last_error()->message);
     if (nfds == 1) {
         CHECK_EQ(ax_write(fd, "kept", 4), 4);
         ax_close(fd);
@@ -346,8 +347,9 @@ TEST(fdpass_listener_handoff)
     expect_report(&c, "served one connection\n");
 }
 
-/* More fds than the receiver has room for: it keeps the first, reports
- * AX_ECTRUNC, and the others are closed - the parent sees their pipes hit
+/* More fds than the receiver has room for: it keeps the first and the
+ * byte, reports MSG_CTRUNC (and AX_ECTRUNC for a log), and the others are
+ * closed - the parent sees their pipes hit
  * EOF, so no copy survives anywhere. */
 TEST(fdpass_truncated_fds_are_closed)
 {
@@ -370,8 +372,8 @@ TEST(fdpass_truncated_fds_are_closed)
         axt_fail(__FILE__, __LINE__, "unexpected report \"%s\"", got);
     char want[800];
     snprintf(want, sizeof want,
-             "rc ECTRUNC, nfds 1, new fds 1, sock %d\nrecv fds on fd %d: the sender passed "
-             "more fds than the 1 there was room for; 1 kept, the rest were closed (ECTRUNC)\n",
+             "rc 1, ctrunc 1, nfds 1, new fds 1, sock %d\nrecv fds on fd %d: more fds "
+             "arrived than the 1 there was room for; 1 kept, the rest were closed (ECTRUNC)\n",
              sock, sock);
     CHECK_STR(got, want);
     int st = axt_wait(c.pid, 5000 * axt_scale());

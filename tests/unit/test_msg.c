@@ -103,7 +103,7 @@ TEST(pass_three_fds)
     int got[8];
     size_t n = 8;
     char buf[16];
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, got, &n), 3);
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, got, &n, NULL), 3);
     CHECK(memcmp(buf, "fds", 3) == 0);
     CHECK_EQ(n, 3);
     for (size_t i = 0; i < 3; i++) {
@@ -141,7 +141,7 @@ TEST(pass_fd_with_empty_payload)
     int got = -1;
     size_t n = 1;
     char buf[4] = {'?', '?'};
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, &got, &n), 1);
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, &got, &n, NULL), 1);
     CHECK_EQ(buf[0], '\0');
     CHECK_EQ(n, 1);
     CHECK(got >= 0 && cloexec(got));
@@ -154,16 +154,16 @@ TEST(pass_fd_with_empty_payload)
     CHECK_EQ(ax_send_fds(sp[0], "hi", 2, NULL, 0), 2);
     n = 4;
     int none[4];
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, none, &n), 2);
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, none, &n, NULL), 2);
     CHECK_EQ(n, 0);
     ax_close(sp[0]);
     n = 4;
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, none, &n), 0);
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, none, &n, NULL), 0);
     CHECK_EQ(n, 0);
 
     int many[AX_MAX_FDS + 1] = {0};
     CHECK_EQ(ax_send_fds(sp[1], "x", 1, many, AX_MAX_FDS + 1), AX_EINVAL);
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, NULL, NULL), AX_EINVAL);
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, NULL, NULL, NULL), AX_EINVAL);
     close(p[0]);
     close(p[1]);
     ax_close(sp[1]);
@@ -177,14 +177,24 @@ static void truncated(size_t room)
     int before = axt_count_fds();
     int send[4] = {p[0], p[1], p[0], p[1]};
     CHECK_EQ(ax_send_fds(sp[0], "four", 4, send, 4), 4);
+    CHECK_EQ(ax_send_fds(sp[0], "next", 4, NULL, 0), 4);
     int got[4] = {-1, -1, -1, -1};
     size_t n = room;
-    char buf[8];
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, room ? got : NULL, &n), AX_ECTRUNC);
+    char buf[8] = {0};
+    ax_recv_info info;
+    /* The bytes come back beside the loss: the stream keeps its framing. */
+    CHECK_EQ(ax_recv_fds(sp[1], buf, 4, room ? got : NULL, &n, &info), 4);
+    CHECK_STR(buf, "four");
     CHECK_EQ(n, room);
+    CHECK_EQ(info.flags, MSG_CTRUNC);
+    CHECK_EQ(ax_last_error()->code, AX_ECTRUNC);
     char want[64];
     snprintf(want, sizeof want, "%zu kept, the rest were closed (ECTRUNC)", room);
     CHECK_ERRMSG(want);
+    size_t none = 0;
+    CHECK_EQ(ax_recv_fds(sp[1], buf, 4, NULL, &none, &info), 4);
+    CHECK_STR(buf, "next");
+    CHECK_EQ(info.flags, 0);
     CHECK_EQ(axt_count_fds(), before + (int)room);
     for (size_t i = 0; i < room; i++) {
         CHECK(cloexec(got[i]));
@@ -221,8 +231,10 @@ TEST(pass_two_fds_room_for_one)
     int got = -1;
     size_t n = 1;
     char buf[8];
-    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, &got, &n), AX_ECTRUNC);
+    ax_recv_info info;
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, &got, &n, &info), 3);
     CHECK_EQ(n, 1);
+    CHECK_EQ(info.flags, MSG_CTRUNC);
     CHECK_ERRMSG("1 kept, the rest were closed (ECTRUNC)");
     CHECK_EQ(axt_count_fds(), before + 1);
     CHECK(cloexec(got));
@@ -233,6 +245,98 @@ TEST(pass_two_fds_room_for_one)
     close(p[1]);
     ax_close(sp[0]);
     ax_close(sp[1]);
+}
+
+/* With SO_PASSCRED on (as ax_recv_cred's documentation advises) every
+ * message carries credentials too: both arrive, no fd is lost. */
+TEST(pass_fds_with_passcred_on)
+{
+    int sp[2], p[2];
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sp));
+    CHECK_OK(ax_setopt_int(sp[1], AX_OPT_PASSCRED, 1));
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    CHECK_EQ(ax_send_fds(sp[0], "two", 3, p, 2), 3);
+    int got[2] = {-1, -1};
+    size_t n = 2;
+    char buf[8];
+    ax_recv_info info;
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, got, &n, &info), 3);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(info.flags, 0);
+    CHECK(info.has_cred);
+    CHECK_EQ(info.cred.pid, getpid());
+    CHECK_EQ(info.cred.uid, getuid());
+    CHECK_EQ(ax_write(got[1], "w", 1), 1);
+    CHECK_EQ(ax_read(p[0], buf, 1), 1);
+    close(got[0]);
+    close(got[1]);
+    /* Room for one, credentials beside it: one kept, the loss reported
+     * as too many fds, not blamed on a missing credential. */
+    CHECK_EQ(ax_send_fds(sp[0], "two", 3, p, 2), 3);
+    n = 1;
+    CHECK_EQ(ax_recv_fds(sp[1], buf, sizeof buf, got, &n, &info), 3);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(info.flags, MSG_CTRUNC);
+    CHECK(info.has_cred);
+    close(got[0]);
+    close(p[0]);
+    close(p[1]);
+    ax_close(sp[0]);
+    ax_close(sp[1]);
+}
+
+/* A TCP socket drops SCM_RIGHTS and reports success: refuse instead. */
+TEST(send_fds_over_tcp_is_refused)
+{
+    int l = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(l, uri, sizeof uri));
+    int c = CHECK_OK(ax_connect_uri(uri, NULL));
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    CHECK_EQ(ax_send_fds(c, "x", 1, p, 1), AX_ENOTSUP);
+    CHECK_ERRMSG("only a Unix socket can carry them, and this is an IPv4 socket (ENOTSUP)");
+    CHECK_EQ(ax_send_cred(c, "x", 1), AX_ENOTSUP);
+    CHECK_ERRMSG("send credentials on fd");
+    CHECK_EQ(ax_send_fds(c, "x", 1, NULL, 0), 1); /* no fds: a plain send */
+    CHECK_EQ(ax_send_fds(p[1], "x", 1, p, 1), AX_ENOTSOCK);
+    close(p[0]);
+    close(p[1]);
+    ax_close(c);
+    ax_close(l);
+}
+
+/* A datagram or record longer than the buffer is cut by the kernel; the
+ * call says so (MSG_TRUNC) instead of passing the cut one off as whole. */
+TEST(recv_fds_reports_truncated_datagrams)
+{
+    static const int types[] = {SOCK_DGRAM, SOCK_SEQPACKET};
+    for (size_t t = 0; t < 2; t++) {
+        int sp[2], p[2];
+        CHECK_OK(ax_socketpair(AF_UNIX, types[t], sp));
+        CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+        CHECK_EQ(ax_send_fds(sp[0], "0123456789", 10, p, 1), 10);
+        char buf[8] = {0};
+        int got = -1;
+        size_t n = 1;
+        ax_recv_info info;
+        CHECK_EQ(ax_recv_fds(sp[1], buf, 4, &got, &n, &info), 4);
+        CHECK_STR(buf, "0123");
+        CHECK_EQ(n, 1);
+        CHECK_EQ(info.flags, MSG_TRUNC);
+        CHECK_EQ(ax_last_error()->code, AX_EMSGSIZE);
+        CHECK_ERRMSG("the message was longer than the 4-byte buffer");
+        close(got);
+        /* A whole one is not flagged. */
+        CHECK_EQ(ax_send_fds(sp[0], "abc", 3, NULL, 0), 3);
+        n = 0;
+        CHECK_EQ(ax_recv_fds(sp[1], buf, 4, NULL, &n, &info), 3);
+        CHECK_EQ(info.flags, 0);
+        close(p[0]);
+        close(p[1]);
+        ax_close(sp[0]);
+        ax_close(sp[1]);
+    }
 }
 
 /* ----------------------------------------------------------- credentials */
