@@ -75,7 +75,8 @@ AX_EXTERN void ax_server_resume(ax_server *s);
  * called from one). Connections already accepted stay open and stay valid;
  * they are the user's to close, and the server's idle timeout no longer
  * applies to them. Idempotent within a callback. A Unix socket
- * file the server created is removed.
+ * file the server created is removed, unless it was replaced since (the
+ * same path now names another file: it is left alone).
  */
 AX_EXTERN void ax_server_close(ax_server *s);
 

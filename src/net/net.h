@@ -71,6 +71,8 @@ struct ax_server {
     size_t count;              /* open connections */
     uint8_t closed, paused, limit_paused, fd_paused, emfile_reported, unlink_path;
     ax_timer *retry;           /* accept retry after EMFILE */
+    dev_t path_dev;            /* unlink_path: the socket file we created, */
+    ino_t path_ino;            /* removed at close only while still ours */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char address[AX_URISTRLEN];
 };

@@ -124,8 +124,11 @@ int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts,
             free(s);
             return fd;
         }
-        if (u.kind == AX_HOST_PATH) {
+        struct stat st;
+        if (u.kind == AX_HOST_PATH && stat(u.addr.u.un.sun_path, &st) == 0) {
             s->unlink_path = 1;
+            s->path_dev = st.st_dev;
+            s->path_ino = st.st_ino;
             memcpy(s->path, u.addr.u.un.sun_path, sizeof s->path);
         }
     } else {
@@ -195,6 +198,16 @@ static void free_server(void *arg)
     free(arg);
 }
 
+/* Removes the server's socket file unless it was replaced since (removed
+ * and bound again by another listener, or swapped for another file): a
+ * path is a name, and by now it may name something that is not ours. */
+static void unlink_if_ours(const ax_server *s)
+{
+    struct stat st;
+    if (stat(s->path, &st) == 0 && st.st_dev == s->path_dev && st.st_ino == s->path_ino)
+        unlink(s->path);
+}
+
 void ax_server_close(ax_server *s)
 {
     if (!s || s->closed)
@@ -205,7 +218,7 @@ void ax_server_close(ax_server *s)
     close(s->io.fd);
     s->io.fd = -1;
     if (s->unlink_path)
-        unlink(s->path);
+        unlink_if_ours(s);
     if (s->retry)
         ax_timer_stop(s->retry);
     /* Its connections live on as the loop's own. */

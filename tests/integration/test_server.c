@@ -238,6 +238,39 @@ TEST(listen_unix_path_with_nc_file_removed_on_close)
     ax_loop_free(x.loop);
 }
 
+/* Closing a server removes its socket file only while the file is still
+ * its own: one replaced since (and bound by another listener) stays. */
+TEST(close_leaves_a_socket_file_that_is_no_longer_ours)
+{
+    char uri[300], path[256];
+    snprintf(path, sizeof path, "%s/swap.sock", axt_tmpdir());
+    snprintf(uri, sizeof uri, "unix://%s", path);
+    srv x = {0};
+    listen_ok(&x, uri, NULL);
+    CHECK_EQ(unlink(path), 0); /* someone removes it ... */
+    int other = CHECK_OK(ax_listen_uri(uri, NULL)); /* ... and listens there */
+    ax_server_close(x.s);
+    CHECK_OK(ax_loop_run_once(x.loop, 0));
+    struct stat st;
+    CHECK_EQ(stat(path, &st), 0);
+    int c = CHECK_OK(ax_connect_uri(uri, NULL)); /* the other one answers */
+    int a = CHECK_OK(ax_accept(other, NULL, 0));
+    ax_close(a);
+    ax_close(c);
+    /* A regular file put there is left alone as well. */
+    ax_close(other);
+    CHECK_EQ(unlink(path), 0);
+    listen_ok(&x, uri, NULL);
+    CHECK_EQ(unlink(path), 0);
+    int f = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    CHECK(f >= 0);
+    close(f);
+    ax_server_close(x.s);
+    CHECK_EQ(stat(path, &st), 0);
+    CHECK(S_ISREG(st.st_mode));
+    ax_loop_free(x.loop);
+}
+
 TEST(listen_unix_abstract)
 {
     srv x = {0};
