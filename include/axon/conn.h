@@ -150,7 +150,15 @@ AX_EXTERN ax_connect_req *ax_connect(ax_loop *loop, const char *uri,
                                      const ax_connect_opts *opts, ax_connect_cb cb,
                                      void *arg);
 
-/* Cancels a pending connect; cb is not called. */
+/*
+ * Cancels a pending connect: the socket is closed and cb is called at once,
+ * from inside this call, with cb(NULL, err, arg) where err->code is
+ * AX_ECANCELED ("Connection to tcp://h:p cancelled during TCP/IP handshake
+ * (ECANCELED)"), so cb runs exactly once whatever happens and arg can be
+ * freed there. ax_loop_free() cancels the connects still pending the same
+ * way. A no-op on NULL or on a request whose cb already ran (req is not
+ * valid after that; do not call it then from elsewhere).
+ */
 AX_EXTERN void ax_connect_cancel(ax_connect_req *req);
 
 #ifdef __cplusplus

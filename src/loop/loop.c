@@ -189,6 +189,11 @@ int ax_loop_post(ax_loop *loop, void (*fn)(void *), void *arg)
     return 0;
 }
 
+static int posts_waiting(ax_loop *loop)
+{
+    return atomic_load_explicit(&loop->posted, memory_order_acquire) > 0;
+}
+
 static void run_posts(ax_loop *loop)
 {
     uint64_t n;
@@ -363,21 +368,28 @@ void ax_loop_free(ax_loop *loop)
 {
     if (!loop)
         return;
-    /* Run the on_close callbacks while timers, signals and watchers still
-     * exist: an owner typically stops its per-connection handles there
-     * (and whatever such a callback opens is closed in the next round). */
-    do {
-        ax__net_free_all(loop);
+    /* Rounds until nothing is left: close the network handles and run
+     * what that queued (on_close callbacks run while timers, signals and
+     * watchers still exist, since an owner typically stops its
+     * per-connection handles there), then the rest of the handles, then
+     * every queued call -- which may open, post or defer more, hence the
+     * rounds. A call that re-posts itself for ever keeps this going for
+     * ever, as it would keep ax_loop_run() going. */
+    for (;;) {
+        do {
+            ax__net_free_all(loop);
+            while (loop->defers.head)
+                run_defers(loop);
+        } while (loop->servers || loop->nconns || loop->connects);
+        ax__signal_free_all(loop);
+        ax__watch_free_all(loop);
+        ax__timer_free_all(loop);
+        if (!loop->defers.head && !posts_waiting(loop))
+            break;
         while (loop->defers.head)
             run_defers(loop);
-    } while (loop->servers || loop->nconns || loop->connects);
-    ax__signal_free_all(loop);
-    ax__watch_free_all(loop);
-    ax__timer_free_all(loop);
-    /* Closes and frees queued by the teardown above, then the rest. */
-    while (loop->defers.head)
-        run_defers(loop);
-    run_posts(loop);
+        run_posts(loop);
+    }
     while (loop->spare) {
         ax__call *n = loop->spare->next;
         free(loop->spare);

@@ -243,6 +243,9 @@ void ax_connect_cancel(ax_connect_req *r)
     if (!r || !r->cb)
         return;
     ax_loop *loop = r->loop;
+    ax_connect_cb cb = r->cb;
+    /* A deferred finish may still hold the pointer: it checks cb. */
+    r->cb = NULL;
     stop_timers(r);
     ax__io_forget(loop, &r->io);
     if (r->io.fd >= 0)
@@ -250,8 +253,12 @@ void ax_connect_cancel(ax_connect_req *r)
     r->io.fd = -1;
     unlink_req(r);
     ax__unref(loop);
-    /* A deferred finish may still hold the pointer: it checks cb. */
-    r->cb = NULL;
+    /* The callback runs exactly once, cancelled or not, so whoever owns
+     * arg can free it there (react/socket rejects the promise alike). */
+    ax_error e;
+    e.code = ax__err(AX_ECANCELED, "Connection to %s cancelled during TCP/IP handshake", r->uri);
+    memcpy(e.message, ax_last_error()->message, sizeof e.message);
+    cb(NULL, &e, r->arg);
     ax__defer(loop, free_req, r);
 }
 

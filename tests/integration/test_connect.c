@@ -1,6 +1,6 @@
 /*
  * ax_connect() (src/net/connect.c): success, refusal and timeout in their
- * exact words, cancelling (no callback, no fd left), Unix paths, names
+ * exact words, cancelling (one ECANCELED callback, no fd left), Unix paths, names
  * refused up front, never calling back from inside ax_connect(); and
  * 10 000 concurrent connections through an axon echo server.
  *
@@ -155,27 +155,35 @@ TEST(connect_timeout_and_cancel)
     CHECK_STR(t.msg, want);
     CHECK(took >= 280);
 
-    /* Cancelled before it completes: no callback, no fd left behind. */
+    /* Cancelled before it completes: one callback, at once, with
+     * ECANCELED; no fd left behind. */
     int fds_mid = axt_count_fds();
     cres c = {0};
     ax_connect_req *q = start(loop, uri, 2000, &c);
     CHECK(q != NULL);
     CHECK_OK(ax_loop_run_once(loop, 50));
     ax_connect_cancel(q);
+    CHECK_EQ(c.calls, 1);
+    CHECK_EQ(c.code, AX_ECANCELED);
+    snprintf(want, sizeof want, "Connection to %s cancelled during TCP/IP handshake (ECANCELED)",
+             uri);
+    CHECK_STR(c.msg, want);
     CHECK_EQ(ax_loop_run(loop), 0);
-    CHECK_EQ(c.calls, 0);
+    CHECK_EQ(c.calls, 1);
     CHECK_EQ(axt_count_fds(), fds_mid);
 
     /* Cancelled while its result waits in a deferred report. */
     char path[200];
     snprintf(path, sizeof path, "unix://%s/c.sock", axt_tmpdir());
     int ul = CHECK_OK(ax_listen_uri(path, NULL));
+    c = (cres){0};
     q = start(loop, path, 0, &c);
     CHECK(q != NULL);
     ax_connect_cancel(q);
     ax_connect_cancel(NULL);
     CHECK_EQ(ax_loop_run(loop), 0);
-    CHECK_EQ(c.calls, 0);
+    CHECK_EQ(c.calls, 1); /* the cancel's, not the deferred success */
+    CHECK_EQ(c.code, AX_ECANCELED);
     close(ul);
     ax_loop_free(loop);
     for (int i = 0; i < nfill; i++)

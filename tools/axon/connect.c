@@ -72,6 +72,8 @@ static void on_connected(ax_conn *c, const ax_error *err, void *arg)
 {
     connector *k = arg;
     k->req = NULL;
+    if (err && err->code == AX_ECANCELED)
+        return; /* stopped by a signal while connecting: said by on_signal */
     if (err) {
         cli_err("%s", err->message);
         k->rt.exit_code = CLI_FAIL;
