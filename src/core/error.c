@@ -111,8 +111,14 @@ void ax_clear_error(void)
     last_error.message[0] = '\0';
 }
 
-/* Appends the tail (" (ENAME)" or ": Text (ENAME)") after the formatted
- * context, marking a cut message with "...". */
+/*
+ * Appends the tail (" (ENAME)" or ": Text (ENAME)") after the formatted
+ * context, marking a cut message with "...". The context is escaped as
+ * ax__escape() does (control bytes and malformed UTF-8 become \xNN): it
+ * often quotes what came from outside -- a Unix path, a peer's address --
+ * and a message must stay one printable line, so that a path with an
+ * ESC or a newline in it cannot forge a log line or a terminal sequence.
+ */
 __attribute__((format(printf, 3, 0))) static int record(int code, int with_text, const char *fmt, va_list ap)
 {
     char *m = last_error.message;
@@ -125,18 +131,13 @@ __attribute__((format(printf, 3, 0))) static int record(int code, int with_text,
     else
         snprintf(tail, sizeof tail, " (%s)", ax_errname(code));
     size_t tl = strlen(tail);
-    int n = vsnprintf(m, cap - tl, fmt, ap);
-    size_t used = n < 0 ? 0 : (size_t)n;
-    if (used >= cap - tl) {
-        /* Cut at a character boundary: never leave half a UTF-8
-         * sequence in front of the "...". */
-        size_t cut = cap - tl - 1 - 3;
-        while (cut > 0 && ((unsigned char)m[cut] & 0xC0) == 0x80)
-            cut--;
-        memcpy(m + cut, "...", 3);
-        used = cut + 3;
-    }
-    memcpy(m + used, tail, tl + 1);
+    /* Four times the room: whatever does not fit the message is cut with
+     * "..." by the escape below anyway. */
+    char raw[4 * AX_ERROR_MAX];
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
+    size_t rl = n < 0 ? 0 : (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1;
+    ax__escape(m, cap - tl, raw, rl);
+    memcpy(m + strlen(m), tail, tl + 1);
     last_error.code = code;
     return code;
 }

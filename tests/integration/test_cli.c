@@ -922,6 +922,26 @@ TEST_T(listen_on_busy_unix_path_says_in_use, 15)
     close(lfd);
 }
 
+/* A path with control bytes cannot forge a log line: every message the
+ * tool prints stays one line, the bytes shown as \xNN. */
+TEST(messages_escape_control_bytes_in_paths)
+{
+    char uri[300];
+    snprintf(uri, sizeof uri, "unix://%s/x\n" "axon: forged \x1b" "[2J", axt_tmpdir());
+    proc ax = axon(NUL, NUL, PIPE, "listen", "-v", uri, (const char *)NULL);
+    const char *l = expect_err(&ax, "axon: listening on ", ms(5000));
+    CHECK(strstr(l, "/x\\x0aaxon: forged \\x1b[2J"));
+    kill(ax.pid, SIGTERM);
+    finish(&ax, ms(5000));
+    CHECK(!strstr(buf_str(&ax.errb), "\naxon: forged"));
+    CHECK(!strchr(buf_str(&ax.errb), '\x1b'));
+    buf out = {0};
+    proc p;
+    CHECK_EQ(run_axon(&out, &p, "connect", uri, NULL), 1);
+    CHECK(!strstr(buf_str(&p.errb), "\naxon: forged"));
+    CHECK(strstr(buf_str(&p.errb), "x\\x0aaxon: forged \\x1b[2J failed: No such file"));
+}
+
 /* --------------------------------------------------- signals, stdout */
 
 TEST(sigterm_removes_unix_socket_file)

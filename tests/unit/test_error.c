@@ -311,6 +311,31 @@ TEST(truncation_keeps_utf8_characters_whole)
     }
 }
 
+/* A message quotes what came from outside (here a Unix path with an ESC
+ * sequence and a newline): it stays one printable line, so the path can
+ * neither forge a second log line nor drive the terminal. */
+TEST(control_bytes_from_paths_are_escaped)
+{
+    char uri[300];
+    snprintf(uri, sizeof uri, "unix://%s/a\x1b" "[31mred\naxon: forged", axt_tmpdir());
+    CHECK(ax_connect_uri(uri, NULL) < 0);
+    const char *m = ax_last_error()->message;
+    for (const char *p = m; *p; p++)
+        CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
+    CHECK(strstr(m, "a\\x1b[31mred\\x0aaxon: forged"));
+    CHECK(ends_with(m, "No such file or directory (ENOENT)"));
+    /* The same through the listen and server messages. */
+    char file[200];
+    snprintf(file, sizeof file, "%s/\a" "bell", axt_tmpdir());
+    FILE *f = fopen(file, "w");
+    CHECK(f);
+    fclose(f);
+    snprintf(uri, sizeof uri, "unix://%s", file);
+    CHECK_EQ(ax_listen_uri(uri, NULL), AX_EADDRINUSE);
+    CHECK(strstr(ax_last_error()->message, "\\x07bell exists and is not a socket"));
+    CHECK(!strchr(ax_last_error()->message, '\a'));
+}
+
 /* ---------------------------------------------------------- socket error */
 
 TEST(socket_error_after_refused_nonblocking_connect)

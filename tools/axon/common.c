@@ -21,13 +21,30 @@ bool cli_verbose;
 
 /* ------------------------------------------------------------- messages */
 
+/* Copies src into dst (cap bytes) with every control byte (C0, DEL) as
+ * \xNN: a message quotes addresses and paths that come from outside (a
+ * peer's Unix path, a file name), and must stay one harmless line. */
+static void unctrl(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+    for (; *src && o + 5 < cap; src++) {
+        unsigned char c = (unsigned char)*src;
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
+        else
+            dst[o++] = (char)c;
+    }
+    dst[o] = '\0';
+}
+
 __attribute__((format(printf, 1, 0))) static void vmsg(const char *fmt, va_list ap)
 {
-    char buf[AX_ERROR_MAX + 256];
+    char buf[AX_ERROR_MAX + 256], safe[sizeof buf];
     vsnprintf(buf, sizeof buf, fmt, ap);
+    unctrl(safe, sizeof safe, buf);
     /* One write per message, so lines from concurrent writers (children
      * sharing our stderr) do not interleave inside a line. */
-    fprintf(stderr, "axon: %s\n", buf);
+    fprintf(stderr, "axon: %s\n", safe);
 }
 
 void cli_err(const char *fmt, ...)
