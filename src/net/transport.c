@@ -85,10 +85,15 @@ static ssize_t fd_writev(ax_conn *c, const struct iovec *iov, int n)
 static int fd_shutdown(ax_conn *c)
 {
     /* A separate output fd is closed so the reader at the other end sees
-     * end of file; a shared one (a tty) cannot be half-closed. */
+     * end of file; a shared one (a tty) cannot be half-closed. A socket
+     * is shut down for writing first: another fd may hold the same socket
+     * (stdin and stdout on one socket, as under socat EXEC:, inetd or
+     * systemd Accept=yes), and then close() alone sends no FIN. */
     if ((c->flags & CF_SPLIT) && c->aux->out.fd >= 0) {
+        int fd = c->aux->out.fd;
         ax__io_forget(ax__conn_loop(c), &c->aux->out);
-        close(c->aux->out.fd);
+        shutdown(fd, SHUT_WR); /* ENOTSOCK for a pipe or file: nothing to do */
+        close(fd);
         c->aux->out.fd = -1;
     }
     return 0;

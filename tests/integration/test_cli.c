@@ -942,6 +942,56 @@ TEST(messages_escape_control_bytes_in_paths)
     CHECK(strstr(buf_str(&p.errb), "x\\x0aaxon: forged \\x1b[2J failed: No such file"));
 }
 
+/* stdin and stdout on one socket (socat EXEC:, inetd, systemd Accept=yes):
+ * when the peer's FIN ends the output, the local side must see its EOF
+ * (shutdown(SHUT_WR) on fd 1) although fd 0 keeps the socket open. */
+TEST(connect_with_stdin_and_stdout_on_one_socket)
+{
+    int lfd = CHECK_OK(ax_listen_uri("tcp://127.0.0.1:0", NULL));
+    char uri[AX_URISTRLEN];
+    CHECK_OK(ax_sockname_uri(lfd, uri, sizeof uri));
+    int sp[2];
+    CHECK_OK(ax_socketpair(AF_UNIX, SOCK_STREAM, sp));
+    proc ax = axon(sp[1], sp[1], PIPE, "connect", uri, (const char *)NULL);
+    ax_close(sp[1]);
+    int c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    send_str(sp[0], "hello"); /* and keep our side open: a request */
+    expect_str(c, "hello");
+    send_str(c, "world");
+    ax_close(c); /* the reply, then FIN */
+    expect_str(sp[0], "world");
+    expect_eof(sp[0], ms(5000));
+    ax_close(sp[0]);
+    check_exit(&ax, finish(&ax, ms(5000)), 0);
+
+    /* The same under socat's EXEC:, which gives the program one socket
+     * pair end as both stdin and stdout. */
+    char exec[PATH_MAX + 2 * AX_URISTRLEN + 32], quoted[2 * AX_URISTRLEN];
+    size_t q = 0;
+    for (const char *u = uri; *u; u++) { /* socat splits its address at ':' */
+        if (*u == ':')
+            quoted[q++] = '\\';
+        quoted[q++] = *u;
+    }
+    quoted[q] = '\0';
+    snprintf(exec, sizeof exec, "EXEC:%s connect %s", cli(), quoted);
+    const char *argv[] = {"socat", "-", exec, NULL};
+    proc so = spawn_io(argv, PIPE, PIPE, PIPE);
+    send_str(so.in, "hello");
+    c = CHECK_OK(ax_accept(lfd, NULL, 0));
+    expect_str(c, "hello");
+    send_str(c, "world");
+    ax_close(c);
+    buf out = {0};
+    char tmp[64];
+    ssize_t n;
+    while ((n = read(so.out, tmp, sizeof tmp)) > 0) /* until socat's EOF */
+        buf_add(&out, tmp, (size_t)n);
+    CHECK_STR(buf_str(&out), "world");
+    finish(&so, ms(5000));
+    ax_close(lfd);
+}
+
 /* --------------------------------------------------- signals, stdout */
 
 TEST(sigterm_removes_unix_socket_file)
