@@ -262,6 +262,14 @@ static int parse_inet(const char *text, const char *rest, ax_uri *u)
         host = rest;
         hn = colon ? (size_t)(colon - rest) : n;
         after = rest + hn;
+        /* "8080" or ":8080": a port with no host. Say so, and show the
+         * forms that work, rather than call 8080 a bad IPv4 address. */
+        const char *port = colon ? colon + 1 : rest;
+        size_t pn = strspn(port, "0123456789");
+        if ((hn == 0 || !colon) && pn > 0 && pn <= 5 && port[pn] == '\0')
+            return BAD("missing host before port %s; give an address too, such as "
+                       "0.0.0.0:%s or [::]:%s (every interface) or 127.0.0.1:%s",
+                       port, port, port, port);
         if (hn == 0)
             return BAD("empty host");
     }

@@ -992,6 +992,19 @@ TEST(connect_with_stdin_and_stdout_on_one_socket)
     ax_close(lfd);
 }
 
+/* A port alone: the message says the host is missing and shows the forms
+ * that work, instead of calling 8080 a bad IPv4 address. */
+TEST(listen_port_alone_says_host_missing)
+{
+    buf out = {0};
+    proc p;
+    CHECK_EQ(run_axon(&out, &p, "listen", "8080", NULL), 2);
+    CHECK_STR(buf_str(&p.errb),
+              "axon: Invalid URI \"8080\" given: missing host before port 8080; give an address "
+              "too, such as 0.0.0.0:8080 or [::]:8080 (every interface) or 127.0.0.1:8080 "
+              "(EINVAL)\n");
+}
+
 /* --------------------------------------------------- signals, stdout */
 
 TEST(sigterm_removes_unix_socket_file)

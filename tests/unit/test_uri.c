@@ -292,9 +292,18 @@ TEST(bad_empty_and_null)
 
 TEST(bad_host)
 {
-    CHECK_BAD("tcp://:80", AX_EINVAL, "given: empty host (EINVAL)");
-    CHECK_BAD("tcp://", AX_EINVAL, "empty host");
-    CHECK_BAD(":80", AX_EINVAL, "empty host");
+    CHECK_BAD("tcp://", AX_EINVAL, "given: empty host (EINVAL)");
+    CHECK_BAD("tcp://:", AX_EINVAL, "given: empty host (EINVAL)");
+    /* A port alone: say the host is missing and show forms that work. */
+    CHECK_BAD("tcp://:80", AX_EINVAL,
+              "given: missing host before port 80; give an address too, such as 0.0.0.0:80 or "
+              "[::]:80 (every interface) or 127.0.0.1:80 (EINVAL)");
+    CHECK_BAD(":80", AX_EINVAL, "missing host before port 80");
+    CHECK_BAD("8080", AX_EINVAL,
+              "Invalid URI \"8080\" given: missing host before port 8080; give an address too, "
+              "such as 0.0.0.0:8080 or [::]:8080 (every interface) or 127.0.0.1:8080 (EINVAL)");
+    CHECK_BAD("udp://53", AX_EINVAL, "missing host before port 53");
+    CHECK_BAD("123456", AX_EINVAL, "invalid IPv4 address \"123456\"");
     CHECK_BAD("tcp://bad host:80", AX_EINVAL, "invalid character \" \" in host name");
     CHECK_BAD("tcp://a/b:80", AX_EINVAL, "invalid character \"/\" in host name");
     CHECK_BAD("tcp://a..b:80", AX_EINVAL, "empty label in host name \"a..b\"");
