@@ -23,7 +23,8 @@ TEST(help_and_version)
     CHECK_EQ(run_axon(&out, &p, "listen", "--help", NULL), 0);
     static const char *const listen_flags[] = {"--keep-open", "--echo",         "--chat",
                                                "--exec",      "--sh-exec",      "--max-conns",
-                                               "--idle-timeout", "--verbose",   "fd://N"};
+                                               "--idle-timeout", "--verbose",   "fd://N",
+                                               "--stall-timeout"};
     for (size_t i = 0; i < sizeof listen_flags / sizeof listen_flags[0]; i++)
         if (!strstr(buf_str(&out), listen_flags[i]))
             axt_fail(__FILE__, __LINE__, "listen --help lacks %s", listen_flags[i]);
@@ -1003,6 +1004,60 @@ TEST(listen_port_alone_says_host_missing)
               "axon: Invalid URI \"8080\" given: missing host before port 8080; give an address "
               "too, such as 0.0.0.0:8080 or [::]:8080 (every interface) or 127.0.0.1:8080 "
               "(EINVAL)\n");
+}
+
+/* One chat client that never reads pauses everyone (back-pressure) only
+ * until --stall-timeout: then it is dropped and the others go on. */
+TEST_T(chat_drops_a_client_that_stops_reading, 60)
+{
+    proc ax = axon(NUL, NUL, PIPE, "listen", "--chat", "-v", "--stall-timeout", "1s",
+                   "tcp://127.0.0.1:0", (const char *)NULL);
+    char uri[AX_URISTRLEN], addr[AX_URISTRLEN];
+    listening(&ax, uri, sizeof uri);
+    /* The stuck one: a tiny receive window, never read. */
+    ax_addr a;
+    CHECK_OK(ax_addr_parse(uri + strlen("tcp://"), &a));
+    int stuck = CHECK_OK(ax_socket(AF_INET, SOCK_STREAM, 0));
+    CHECK_OK(ax_setopt_int(stuck, AX_OPT_RCVBUF, 4096));
+    CHECK_OK(ax_connect_fd(stuck, &a, ms(5000)));
+    connection_from(&ax, addr, sizeof addr);
+    int talker = connect_to(uri);
+    connection_from(&ax, addr, sizeof addr);
+    int listener = connect_to(uri);
+    connection_from(&ax, addr, sizeof addr);
+    /* 4 MiB of lines: far more than the stuck client's buffers hold. */
+    enum { LINES = 4096, LEN = 1024 };
+    static char line[LEN];
+    memset(line, 'x', LEN - 1);
+    line[LEN - 1] = '\n';
+    pid_t w = fork();
+    CHECK(w >= 0);
+    if (w == 0) {
+        for (int i = 0; i < LINES; i++)
+            if (ax_write_all(talker, line, LEN, 30000, NULL) < 0)
+                _exit(1);
+        _exit(0);
+    }
+    /* The listener gets every line, prefix included, within the time. */
+    size_t per = strlen(addr) + 3 + LEN, want = (size_t)LINES * per, got = 0;
+    static char sink[65536];
+    double end = axt_now_ms() + ms(30000);
+    while (got < want && axt_now_ms() < end) {
+        size_t k = axt_read_all(listener, sink, sizeof sink < want - got ? sizeof sink : want - got,
+                                ms(5000));
+        if (k == 0)
+            break;
+        got += k;
+    }
+    CHECK_EQ(got, want);
+    CHECK_EQ(axt_wait(w, ms(10000)), 0);
+    const char *l = expect_err(&ax, "took nothing of its", ms(5000));
+    CHECK(strstr(l, " queued bytes for 1000 ms: dropped"));
+    ax_close(stuck);
+    ax_close(talker);
+    ax_close(listener);
+    kill(ax.pid, SIGTERM);
+    check_exit(&ax, finish(&ax, ms(10000)), 128 + SIGTERM);
 }
 
 /* --------------------------------------------------- signals, stdout */

@@ -42,6 +42,9 @@ static const char help[] =
     "  -m, --max-conns N        with -k, --echo, --chat: at most N clients at once;\n"
     "                           more are closed at once (logged with -v)\n"
     "  -i, --idle-timeout TIME  close a client after TIME without data\n"
+    "      --stall-timeout TIME with -k, --chat: a client that is sent more than\n"
+    "                           it reads pauses everyone (back-pressure); drop it\n"
+    "                           if it takes none of its queue for TIME (10s)\n"
     "  -v, --verbose            log listening, connections and closes to stderr\n"
     "  -h, --help               this help\n"
     "\n"
@@ -49,7 +52,9 @@ static const char help[] =
     "Exit status: 0 done, 1 failed, 2 bad usage, 128+N stopped by signal N\n"
     "(SIGINT, SIGTERM: connections are closed and a Unix socket file removed).\n";
 
-enum { OPT_ECHO = 256, OPT_CHAT };
+enum { OPT_ECHO = 256, OPT_CHAT, OPT_STALL };
+
+#define DEFAULT_STALL_MS 10000
 
 static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -61,6 +66,7 @@ static const struct option options[] = {
     {"sh-exec", required_argument, NULL, 'c'},
     {"max-conns", required_argument, NULL, 'm'},
     {"idle-timeout", required_argument, NULL, 'i'},
+    {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"wait", required_argument, NULL, 'w'},
     {NULL, 0, NULL, 0},
 };
@@ -76,6 +82,8 @@ struct client {
     ax_conn *c;
     char label[CLI_LABEL_MAX];
     uint64_t bytes_in, bytes_out;
+    uint64_t full_since;  /* when it last took bytes while full (loop ms) */
+    size_t full_level;    /* its queue then */
     bool full;    /* its write queue is over the mark */
     bool paused;  /* we stopped reading it */
     char *line;   /* chat: the partial line so far */
@@ -88,6 +96,8 @@ struct listener {
     bool keep_open;
     cli_cmd cmd;
     uint32_t idle_ms;
+    uint32_t stall_ms;   /* drop a full client that takes nothing this long */
+    ax_timer *stall_check;
     size_t max_conns;
     ax_server *server;
     /* -k, --echo, --chat */
@@ -132,6 +142,38 @@ static void refresh(listener *L)
     }
 }
 
+/* A client over its mark pauses the source for everyone (back-pressure),
+ * so one that stops reading would stall the others for good: a client that
+ * stays full without taking any of its queue for --stall-timeout is
+ * dropped. A slow but working reader keeps taking bytes and is kept. */
+static void mark_full(listener *L, client *cl)
+{
+    cl->full = true;
+    L->nfull++;
+    cl->full_since = ax_loop_now(L->rt.loop);
+    cl->full_level = ax_conn_buffered(cl->c);
+}
+
+static void check_stalls(ax_timer *t, void *arg)
+{
+    (void)t;
+    listener *L = arg;
+    uint64_t now = ax_loop_now(L->rt.loop);
+    for (client *cl = L->clients; cl; cl = cl->next) {
+        if (!cl->full)
+            continue;
+        size_t q = ax_conn_buffered(cl->c);
+        if (q < cl->full_level) {
+            cl->full_level = q;
+            cl->full_since = now;
+        } else if (now - cl->full_since >= L->stall_ms) {
+            cli_log("%s: took nothing of its %zu queued bytes for %" PRIu32 " ms: dropped",
+                    cl->label, q, L->stall_ms);
+            ax_conn_close(cl->c); /* its on_close resumes the others */
+        }
+    }
+}
+
 static void broadcast(listener *L, client *except, const struct iovec *iov, int n)
 {
     size_t total = 0;
@@ -144,10 +186,8 @@ static void broadcast(listener *L, client *except, const struct iovec *iov, int 
         if (w < 0)
             continue; /* ended or failing: its on_close is on the way */
         cl->bytes_out += total;
-        if (w == 0 && !cl->full) {
-            cl->full = true;
-            L->nfull++;
-        }
+        if (w == 0 && !cl->full)
+            mark_full(L, cl);
     }
 }
 
@@ -507,6 +547,10 @@ static int parse(listener *L, int argc, char **argv, const char **uri)
             if (cli_parse_time("--idle-timeout", optarg, &L->idle_ms) < 0)
                 return CLI_USAGE;
             break;
+        case OPT_STALL:
+            if (cli_parse_time("--stall-timeout", optarg, &L->stall_ms) < 0)
+                return CLI_USAGE;
+            break;
         case 'w':
             if (li >= 0)
                 return cli_usage_error(usage, "option --%s is for axon connect", options[li].name);
@@ -530,6 +574,8 @@ static int parse(listener *L, int argc, char **argv, const char **uri)
         L->keep_open = true;
     else if (L->mode != MODE_EXEC)
         L->mode = L->keep_open ? MODE_HUB : MODE_ONESHOT;
+    if (L->stall_ms && L->mode != MODE_HUB && L->mode != MODE_CHAT)
+        return cli_usage_error(usage, "--stall-timeout is for -k (without a command) and --chat");
     if (exec_text && cli_cmd_init(&L->cmd, exec_text, shell) < 0)
         return CLI_USAGE;
     return -1; /* go on */
@@ -564,6 +610,17 @@ int cli_listen_main(int argc, char **argv)
         goto out;
     }
     cli_log("listening on %s", ax_server_address(L.server));
+    if (L.mode == MODE_HUB || L.mode == MODE_CHAT) {
+        if (!L.stall_ms)
+            L.stall_ms = DEFAULT_STALL_MS;
+        uint64_t every = L.stall_ms < 4000 ? L.stall_ms / 4 + 1 : 1000;
+        L.stall_check = ax_timer_start(L.rt.loop, every, every, check_stalls, &L);
+        if (!L.stall_check) {
+            cli_err("%s", ax_last_error()->message);
+            goto out;
+        }
+        ax_timer_set_ref(L.stall_check, 0);
+    }
     if (L.mode == MODE_HUB) {
         if (cli_stdio_open(&L.rt, &L.in, &L.out) < 0)
             goto out;
