@@ -1,4 +1,5 @@
 /* set_option/get_option with symbolic names and typed values. */
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -267,7 +268,10 @@ int ax_getopt(int fd, ax_opt opt, void *val, size_t *len)
         sl = sizeof tv;
         if (getsockopt(fd, d->level, d->optname, &tv, &sl) < 0)
             return sys_fail(d, "get", fd);
-        v = (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+        /* Set by other code, the kernel's value may not fit an int of
+         * milliseconds: saturate rather than wrap to a negative time. */
+        long long total = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+        v = total > INT_MAX ? INT_MAX : (int)total;
         memcpy(val, &v, sizeof v);
         return 0;
     }

@@ -1,5 +1,7 @@
 /* Socket options (src/core/opt.c): every AX_OPT_* set and read back, real
  * effects, errors and names. */
+#include <limits.h>
+#include <sys/time.h>
 #include <net/if.h>
 #include <poll.h>
 #include <time.h>
@@ -112,6 +114,12 @@ TEST(timeouts_round_trip)
     int v = 0;
     CHECK_OK(ax_getopt_int(fd, AX_OPT_RCVTIMEO, &v));
     CHECK_EQ(v, 0);
+    /* A timeout set by other code that no int of ms can hold (30 days)
+     * reads back saturated, not wrapped to a negative. */
+    struct timeval tv = {.tv_sec = 30L * 86400};
+    CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+    CHECK_OK(ax_getopt_int(fd, AX_OPT_SNDTIMEO, &v));
+    CHECK_EQ(v, INT_MAX);
     ax_close(fd);
 }
 
