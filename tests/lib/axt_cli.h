@@ -116,18 +116,6 @@ static inline const char *buf_str(const buf *b)
     return b->p ? b->p : "";
 }
 
-/* Deterministic bytes that are not a short repeating pattern. */
-static inline void fill_bytes(unsigned char *p, size_t n, uint32_t seed)
-{
-    uint32_t x = seed ? seed : 0x9e3779b9u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (unsigned char)(x >> 24);
-    }
-}
-
 static inline void check_same(const void *want, size_t wn, const void *got, size_t gn)
 {
     if (wn != gn)
@@ -147,7 +135,7 @@ static inline char *random_file(const char *name, size_t n, uint32_t seed, unsig
     snprintf(path, 256, "%s/%s", axt_tmpdir(), name);
     unsigned char *d = malloc(n);
     keep(d);
-    fill_bytes(d, n, seed);
+    axt_fill_bytes(d, n, seed);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     CHECK(fd >= 0);
     CHECK_OK(ax_write_all(fd, d, n, -1, NULL));
@@ -197,7 +185,7 @@ typedef struct proc {
 static inline proc spawn_io(const char *const argv[], int in, int out, int err)
 {
     proc p = {.in = -1, .out = -1, .err = -1};
-    int want[1024] = {in, out, err}, child[3], ep[2];
+    int want[3] = {in, out, err}, child[3];
     for (int i = 0; i < 3; i++) {
         child[i] = want[i];
         if (want[i] == PIPE) {
@@ -213,38 +201,7 @@ static inline proc spawn_io(const char *const argv[], int in, int out, int err)
                 p.err = mine;
         }
     }
-    CHECK(pipe2(ep, O_CLOEXEC) == 0);
-    pid_t parent = getpid();
-    p.pid = fork();
-    CHECK(p.pid >= 0);
-    if (p.pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        /* Move every source above 2 first, so dup2 cannot clobber one;
-         * the copies close at exec, so the program holds only 0-2. */
-        int src[3];
-        for (int i = 0; i < 3; i++)
-            src[i] = fcntl(child[i] >= 0 ? child[i] : devnull, F_DUPFD_CLOEXEC, 10);
-        for (int i = 0; i < 3; i++)
-            dup2(src[i], i);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        execvp(argv[0], (char *const *)argv);
-        int e = errno;
-        if (write(ep[1], &e, sizeof e) < 0) {
-        }
-        _exit(127);
-    }
-    close(ep[1]);
-    int e = 0;
-    ssize_t n = read(ep[0], &e, sizeof e);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof e)
-        axt_fail(__FILE__, __LINE__, "cannot run %s: %s", argv[0], strerror(e));
+    p.pid = axt_spawn_std(argv, child);
     for (int i = 0; i < 3; i++)
         if (want[i] == PIPE)
             close(child[i]);
@@ -515,6 +472,26 @@ static inline int still_running(pid_t pid)
 {
     int st;
     return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* The peer's FIN closes axon's stdout while axon keeps sending stdin;
+ * axon exits once stdin ends too. */
+static inline void peer_fin(proc *ax, int c)
+{
+    send_str(c, "bye\n");
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    buf got = {0};
+    char tmp[64];
+    size_t k = axt_read_all(ax->out, tmp, sizeof tmp, ms(5000));
+    buf_add(&got, tmp, k);
+    CHECK_STR(buf_str(&got), "bye\n"); /* and then EOF: stdout is closed */
+    CHECK(still_running(ax->pid));
+    send_str(ax->in, "more\n");
+    expect_str(c, "more\n");
+    close(ax->in);
+    ax->in = -1;
+    expect_eof(c, ms(5000));
+    check_exit(ax, finish(ax, ms(5000)), 0);
 }
 
 #endif

@@ -172,7 +172,7 @@ unsigned short axt_free_port(int type)
     return ax_addr_port(&a);
 }
 
-static pid_t spawn(const char *const argv[], int in_fd, int out_fd, int close1, int close2)
+pid_t axt_spawn_std(const char *const argv[], const int fds[3])
 {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0)
@@ -185,13 +185,21 @@ static pid_t spawn(const char *const argv[], int in_fd, int out_fd, int close1, 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(in_fd >= 0 ? in_fd : devnull, 0);
-        dup2(out_fd >= 0 ? out_fd : devnull, 1);
-        if (close1 >= 0)
-            close(close1);
-        if (close2 >= 0)
-            close(close2);
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        /* Move every source above 2 first, so dup2 cannot clobber one;
+         * the copies close at exec, so the program holds only 0-2 (and
+         * whatever the test left inheritable on purpose). */
+        int src[3];
+        for (int i = 0; i < 3; i++)
+            src[i] = fds[i] == AXT_INHERIT ? -1
+                                           : fcntl(fds[i] >= 0 ? fds[i] : devnull,
+                                                   F_DUPFD_CLOEXEC, 10);
+        for (int i = 0; i < 3; i++)
+            if (src[i] >= 0)
+                dup2(src[i], i);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
         execvp(argv[0], (char *const *)argv);
         int e = errno;
@@ -211,7 +219,8 @@ static pid_t spawn(const char *const argv[], int in_fd, int out_fd, int close1, 
 
 pid_t axt_spawn(const char *const argv[], int in_fd, int out_fd)
 {
-    return spawn(argv, in_fd, out_fd, -1, -1);
+    const int fds[3] = {in_fd, out_fd, AXT_INHERIT};
+    return axt_spawn_std(argv, fds);
 }
 
 pid_t axt_spawn_pipes(const char *const argv[], int *to, int *from)
@@ -219,7 +228,8 @@ pid_t axt_spawn_pipes(const char *const argv[], int *to, int *from)
     int in[2] = {-1, -1}, out[2] = {-1, -1};
     if ((to && pipe2(in, O_CLOEXEC) < 0) || (from && pipe2(out, O_CLOEXEC) < 0))
         axt_fail(__FILE__, __LINE__, "pipe2: %s", strerror(errno));
-    pid_t pid = spawn(argv, in[0], out[1], in[1], out[0]);
+    const int fds[3] = {in[0], out[1], AXT_INHERIT};
+    pid_t pid = axt_spawn_std(argv, fds);
     if (to) {
         close(in[0]);
         *to = in[1];
@@ -337,4 +347,15 @@ int axt_unix_full_listener(const char *path, int *fill, size_t max, size_t *n)
         fill[(*n)++] = fd;
     }
     axt_fail(__FILE__, __LINE__, "%s took %zu connections without filling", path, max);
+}
+
+void axt_fill_bytes(unsigned char *buf, size_t n, uint32_t seed)
+{
+    uint32_t x = seed ? seed : 0x9e3779b9u;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (unsigned char)(x >> 24);
+    }
 }

@@ -13,6 +13,7 @@
 #ifndef AXON_TEST_HARNESS_H
 #define AXON_TEST_HARNESS_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +80,14 @@ int axt_ok(long long r, const char *expr, const char *file, int line);
  * call. */
 unsigned short axt_free_port(int type);
 
-/* Starts argv[0] (looked up in PATH) with the given fds as its stdin/stdout
- * (-1: /dev/null). The child dies with the test (PR_SET_PDEATHSIG). Fails
- * the test if the program is missing. */
+/* Starts argv[0] (looked up in PATH) with fds[0..2] as its stdin, stdout
+ * and stderr (-1: /dev/null; AXT_INHERIT: the test's own), an empty signal
+ * mask and SIGPIPE's default action. The child dies with the test
+ * (PR_SET_PDEATHSIG). Fails the test if the program is missing. */
+#define AXT_INHERIT (-100)
+pid_t axt_spawn_std(const char *const argv[], const int fds[3]);
+
+/* axt_spawn_std() with the test's stderr. */
 pid_t axt_spawn(const char *const argv[], int in_fd, int out_fd);
 
 /* Like axt_spawn, but returns pipes to the child's stdin (*to) and from its
@@ -120,6 +126,10 @@ int axt_count_fds(void);
  * fillers go to fill[] (up to max; *n of them), to be closed by the
  * caller with the listener. Returns the listener's fd. */
 int axt_unix_full_listener(const char *path, int *fill, size_t max, size_t *n);
+
+/* Deterministic bytes (xorshift32 from seed; 0 picks a fixed one) that are
+ * not a short repeating pattern. */
+void axt_fill_bytes(unsigned char *buf, size_t n, uint32_t seed);
 
 /* A fresh directory under /tmp for this test (removed by the runner). */
 const char *axt_tmpdir(void);

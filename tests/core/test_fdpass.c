@@ -31,17 +31,6 @@ static uint64_t fnv1a(const void *data, size_t n, uint64_t h)
 }
 #define FNV_INIT 14695981039346656037u
 
-static void fill_bytes(unsigned char *buf, size_t n, uint32_t seed)
-{
-    uint32_t x = seed ? seed : 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (unsigned char)(x >> 24);
-    }
-}
-
 static void wait_readable(int fd, int timeout_ms)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -107,7 +96,7 @@ static void child_io(int sock)
     char peer[AX_URISTRLEN];
     CHECK_OK(ax_peername_uri(fds[1], peer, sizeof peer));
     static unsigned char out[ECHO_BYTES], in[ECHO_CHUNK];
-    fill_bytes(out, sizeof out, seed);
+    axt_fill_bytes(out, sizeof out, seed);
     size_t same = 0;
     for (size_t off = 0; off < sizeof out; off += ECHO_CHUNK) {
         CHECK_OK(ax_write_all(fds[1], out + off, ECHO_CHUNK, 5000, NULL));
@@ -286,7 +275,7 @@ TEST(fdpass_file_and_tcp_socket)
     char fpath[160];
     snprintf(fpath, sizeof fpath, "%s/passed.bin", axt_tmpdir());
     static unsigned char tail[FILE_TAIL];
-    fill_bytes(tail, sizeof tail, 99);
+    axt_fill_bytes(tail, sizeof tail, 99);
     FILE *f = fopen(fpath, "wb");
     CHECK(f && fwrite(file_head, 1, sizeof file_head - 1, f) == sizeof file_head - 1 &&
           fwrite(tail, 1, sizeof tail, f) == sizeof tail && fclose(f) == 0);

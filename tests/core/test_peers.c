@@ -53,18 +53,6 @@ static uint16_t local_port(int fd)
     return ax_addr_port(&a);
 }
 
-/* Deterministic bytes that are not a short repeating pattern. */
-static void fill_bytes(unsigned char *buf, size_t n, uint32_t seed)
-{
-    uint32_t x = seed ? seed : 0x9e3779b9u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (unsigned char)(x >> 24);
-    }
-}
-
 static void check_same(const unsigned char *want, const unsigned char *got, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -187,7 +175,7 @@ static void echo_roundtrip(const char *uri, size_t n, enum echo_mode mode, uint3
     int fd = CHECK_OK(ax_connect_uri(uri, &o));
     unsigned char *out = malloc(n), *in = malloc(n + 1);
     CHECK(out && in);
-    fill_bytes(out, n, seed);
+    axt_fill_bytes(out, n, seed);
     size_t got = 0;
     if (mode == ECHO_LOCKSTEP) {
         enum { STEP = 16384 };
@@ -325,7 +313,7 @@ TEST(tcp4_half_close_then_reply)
 
     enum { N = 48 * 1024 };
     static unsigned char sent[N], got[N + 16];
-    fill_bytes(sent, N, 7);
+    axt_fill_bytes(sent, N, 7);
     CHECK_OK(ax_write_all(to, sent, N, ms(5000), NULL));
     close(to); /* socat: EOF on stdin -> shutdown(SHUT_WR) on the socket */
 
@@ -374,7 +362,7 @@ static void udp_echo(int family, const char *kind, const char *bind, const char 
     static const size_t sizes[] = {1, 300, 1472, 8000};
     static unsigned char out[8000], in[9000];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        fill_bytes(out, sizes[i], (uint32_t)(100 + i));
+        axt_fill_bytes(out, sizes[i], (uint32_t)(100 + i));
         CHECK_EQ(ax_sendto(fd, out, sizes[i], 0, &srv), sizes[i]);
         wait_readable(fd, ms(5000));
         CHECK_EQ(ax_recvfrom(fd, in, sizeof in, 0, &from), sizes[i]);
@@ -514,7 +502,7 @@ TEST(unix_dgram_socat_echo)
     static const size_t sizes[] = {1, 700, 8000};
     static unsigned char out[8000], in[9000];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        fill_bytes(out, sizes[i], (uint32_t)(200 + i));
+        axt_fill_bytes(out, sizes[i], (uint32_t)(200 + i));
         CHECK_EQ(ax_sendto(fd, out, sizes[i], 0, &srv), sizes[i]);
         wait_readable(fd, ms(5000));
         CHECK_EQ(ax_recvfrom(fd, in, sizeof in, 0, &from), sizes[i]);
