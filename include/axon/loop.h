@@ -6,9 +6,11 @@
  * the loop. Only ax_loop_post() and ax_loop_stop() may be called from
  * other threads.
  *
- * Handles (timers, signal watchers, fd watchers, servers, connections) are
- * freed by their stop/close call; one stopped inside its own callback is
- * freed after that callback returns, so touching it until then is safe.
+ * Handles (timers, signal watchers, fd watchers, servers, connections)
+ * live until their stop/close call (or ax_loop_free): a timer that fired
+ * is still valid until stopped. A handle stopped or closed inside a
+ * callback is freed after the callbacks return, so touching it until then
+ * is safe; closing never allocates, so it cannot fail.
  *
  * Backends: "epoll" (default on Linux) and "poll" (portable fallback),
  * chosen at ax_loop_new() or forced with AXON_BACKEND=epoll|poll in the
@@ -127,18 +129,25 @@ typedef void (*ax_timer_cb)(ax_timer *timer, void *arg);
  * negative number converted) never fires, and a repeat that long makes
  * the timer fire once.
  *
- * Returns NULL on AX_ENOMEM. The loop owns the timer; a one-shot timer is
- * freed after its callback returns unless it was restarted there, a
- * repeating one by ax_timer_stop().
+ * Returns NULL on AX_ENOMEM. The timer lives until ax_timer_stop() (or
+ * ax_loop_free()), like libuv's: a one-shot timer that fired stays,
+ * inactive and not keeping the loop alive, so a pointer to it never
+ * dangles; restart it with ax_timer_again(), or stop it (also from its own
+ * callback) when done with it.
  */
 AX_EXTERN ax_timer *ax_timer_start(ax_loop *loop, uint64_t after_ms, uint64_t repeat_ms,
                                    ax_timer_cb cb, void *arg);
 
-/* Re-arms a timer (also from its own callback) with new delays. */
+/* Re-arms a timer, armed or one that fired (also from its own callback),
+ * with new delays. Never fails: ax_timer_start() kept room for it. */
 AX_EXTERN void ax_timer_again(ax_timer *timer, uint64_t after_ms, uint64_t repeat_ms);
 
-/* Stops and frees the timer. Safe inside its callback. Must not be called
- * on a one-shot timer whose callback has already returned. */
+/* 1 if the timer is armed (will fire), 0 if it fired and was not
+ * re-armed, or timer is NULL. */
+AX_EXTERN int ax_timer_active(const ax_timer *timer);
+
+/* Stops and frees the timer, armed or not. Safe inside its callback (it is
+ * freed when the callback returns). NULL is a no-op. */
 AX_EXTERN void ax_timer_stop(ax_timer *timer);
 
 /* ref = 0: the timer does not keep ax_loop_run() going on its own. */

@@ -3,17 +3,18 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "core/internal.h"
-#include "loop/backend.h"
+#include "loop/loop_impl.h"
 
 _Static_assert(AX_READABLE == EPOLLIN && AX_WRITABLE == EPOLLOUT && AX_FDERROR == EPOLLERR &&
                    AX_HANGUP == EPOLLHUP && EPOLLRDHUP == 0x2000,
                "ax__revents() relies on AX_* being epoll's bits");
 
 #define BATCH 256
+#define IN_KERNEL 0x1u /* io->bstate: registered with epoll */
 
-static int ep_init(ax_loop *loop)
+static int ep_init(ax_loop *loop, const ax_loop_opts *opts)
 {
+    (void)opts;
     loop->bfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->bfd < 0)
         return ax__syserr(ax__errno(), "new loop: epoll_create1 failed");
@@ -27,26 +28,29 @@ static void ep_fini(ax_loop *loop)
     loop->bfd = -1;
 }
 
-static int ep_set(ax_loop *loop, ax__io *io, unsigned events)
+static int ep_set(ax_loop *loop, ax__io *io, unsigned want)
 {
-    if (events == io->events && io->in_kernel)
-        return 0;
+    unsigned in = want & (AX_READABLE | AX__RECV | AX__ACCEPT) ? 1u : 0u;
+    unsigned out = want & AX_WRITABLE ? 1u : 0u;
+    unsigned have = io->want;
+    if ((io->bstate & IN_KERNEL) && in == (have & (AX_READABLE | AX__RECV | AX__ACCEPT) ? 1u : 0u) &&
+        out == (have & AX_WRITABLE ? 1u : 0u))
+        return 0; /* the same to epoll: a switch between readiness and recv */
     /* No events wanted: leave the set entirely, since a registered fd
      * with an empty mask still reports EPOLLHUP/EPOLLERR, and a paused
      * connection whose peer hung up would spin. */
-    if (events == 0) {
-        if (io->in_kernel)
+    if (!in && !out) {
+        if (io->bstate & IN_KERNEL)
             epoll_ctl(loop->bfd, EPOLL_CTL_DEL, io->fd, NULL);
-        io->in_kernel = 0;
-        io->events = 0;
+        io->bstate &= (uint8_t)~IN_KERNEL;
         return 0;
     }
     struct epoll_event ev = {.data.ptr = io};
-    if (events & AX_READABLE)
+    if (in)
         ev.events |= EPOLLIN | EPOLLRDHUP;
-    if (events & AX_WRITABLE)
+    if (out)
         ev.events |= EPOLLOUT;
-    int op = io->in_kernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int op = (io->bstate & IN_KERNEL) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(loop->bfd, op, io->fd, &ev) < 0) {
         if (errno == EPERM)
             return AX_EPERM; /* a regular file: the loop polls it by hand */
@@ -54,16 +58,16 @@ static int ep_set(ax_loop *loop, ax__io *io, unsigned events)
             return ax__err(AX_EEXIST, "fd %d is already watched by this loop", io->fd);
         return ax__syserr(ax__errno(), "epoll_ctl on fd %d failed", io->fd);
     }
-    io->in_kernel = 1;
-    io->events = (uint8_t)events;
+    io->bstate |= IN_KERNEL;
     return 0;
 }
 
-static void ep_forget(ax_loop *loop, ax__io *io)
+static int ep_forget(ax_loop *loop, ax__io *io)
 {
-    if (io->in_kernel)
+    if (io->bstate & IN_KERNEL)
         epoll_ctl(loop->bfd, EPOLL_CTL_DEL, io->fd, NULL);
-    io->in_kernel = 0;
+    io->bstate &= (uint8_t)~IN_KERNEL;
+    return 0;
 }
 
 static int ep_wait(ax_loop *loop, int timeout_ms)
@@ -76,15 +80,8 @@ static int ep_wait(ax_loop *loop, int timeout_ms)
             return 0;
         return ax__syserr(ax__errno(), "epoll_wait failed");
     }
-    for (int i = 0; i < n; i++) {
-        unsigned r = ax__revents(evs[i].events);
-        ax__io *io = evs[i].data.ptr;
-        /* Connections are most events: skip the general dispatch. */
-        if (io->kind == AX__IO_CONN && io->fd >= 0)
-            ax__conn_io(loop, io, r);
-        else
-            ax__io_ready(loop, io, r);
-    }
+    for (int i = 0; i < n; i++)
+        ax__io_ready(loop, evs[i].data.ptr, ax__revents(evs[i].events));
     return n;
 }
 

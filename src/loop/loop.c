@@ -1,12 +1,71 @@
-/* The loop: iteration, deferred calls, cross-thread posts, stop. */
+/* The loop: backends, the kinds and layers registered by the layers above,
+ * dispatch, iteration, deferred calls, cross-thread posts, stop, free. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/internal.h"
-#include "loop/backend.h"
-#include "loop/timer.h"
+#include "loop/loop_impl.h"
+
+#define ACCEPT_BATCH 64 /* accepts per readiness event: fairness to other fds */
+
+/* ------------------------------------------------------- kinds, layers */
+
+static void wake_ready(ax_loop *loop, ax__io *io, unsigned revents);
+static void signal_ready(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    (void)io, (void)revents;
+    ax__signal_io(loop);
+}
+
+static const ax__kind watch_kind = {
+    .name = "watch", .ready = ax__watch_io, .released = ax__watch_released};
+static const ax__kind wake_kind = {.name = "wake", .ready = wake_ready};
+static const ax__kind signal_kind = {.name = "signal", .ready = signal_ready};
+
+const ax__kind *ax__kinds[AX__MAX_KINDS] = {
+    [AX__KIND_WATCH] = &watch_kind,
+    [AX__KIND_WAKE] = &wake_kind,
+    [AX__KIND_SIGNAL] = &signal_kind,
+};
+
+static const ax__layer *layers[AX__MAX_LAYERS];
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Finds or adds p in table[first..n); the index, or AX_ENOSPC. */
+static int registry_add(const void **table, int first, int n, const void *p)
+{
+    pthread_mutex_lock(&registry_mu);
+    int id = AX_ENOSPC;
+    for (int i = first; i < n; i++) {
+        if (table[i] == p || !table[i]) {
+            table[i] = p;
+            id = i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    return id;
+}
+
+int ax__kind_register(const ax__kind *kind)
+{
+    int id = registry_add((const void **)ax__kinds, AX__KIND_FIRST_FREE, AX__MAX_KINDS, kind);
+    if (id < 0)
+        ax__err(id, "register kind \"%s\": the loop's table is full", kind->name);
+    return id;
+}
+
+int ax__layer_register(const ax__layer *layer)
+{
+    int id = registry_add((const void **)layers, 0, AX__MAX_LAYERS, layer);
+    if (id < 0)
+        ax__err(id, "register layer \"%s\": the loop's table is full", layer->name);
+    return id;
+}
+
+/* ------------------------------------------------------------ backends */
 
 static const ax__backend *pick_backend(const char *name)
 {
@@ -41,31 +100,34 @@ ax_loop *ax_loop_new(const ax_loop_opts *opts)
         ax__err(AX_ENOMEM, "new loop: out of memory");
         return NULL;
     }
+    if (opts)
+        loop->opts = *opts;
     loop->rbuf = rbuf;
     loop->be = be;
     loop->bfd = -1;
     loop->wake.fd = -1;
+    loop->wake.kind = AX__KIND_WAKE;
     loop->sigio.fd = -1;
-    loop->sigio.kind = AX__IO_SIGNAL;
+    loop->sigio.kind = AX__KIND_SIGNAL;
     sigemptyset(&loop->sigmask);
     pthread_mutex_init(&loop->post_mu, NULL);
-    loop->now = (uint64_t)ax__now_ms();
-    if (be->init(loop) < 0)
+    loop->head.now = (uint64_t)ax__now_ms();
+    if (be->init(loop, &loop->opts) < 0)
         goto fail;
     loop->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (loop->wake.fd < 0) {
         ax__syserr(ax__errno(), "new loop: eventfd failed");
         goto fail;
     }
-    loop->wake.kind = AX__IO_WAKE;
     if (ax__io_set(loop, &loop->wake, AX_READABLE) < 0)
         goto fail;
     return loop;
 fail:
-    if (loop->wake.fd >= 0)
+    if (loop->wake.fd >= 0) {
+        ax__io_forget(loop, &loop->wake);
         close(loop->wake.fd);
-    if (loop->bfd >= 0 || loop->bdata)
-        be->fini(loop);
+    }
+    be->fini(loop);
     pthread_mutex_destroy(&loop->post_mu);
     free(loop->rbuf);
     free(loop);
@@ -79,12 +141,17 @@ const char *ax_loop_backend(const ax_loop *loop)
 
 uint64_t ax_loop_now(const ax_loop *loop)
 {
-    return loop->now;
+    return loop->head.now;
 }
 
 void ax_loop_update_time(ax_loop *loop)
 {
-    loop->now = (uint64_t)ax__now_ms();
+    loop->head.now = (uint64_t)ax__now_ms();
+}
+
+void ax__loop_woke(ax_loop *loop)
+{
+    loop->head.now = (uint64_t)ax__now_ms();
 }
 
 int ax_loop_fd(const ax_loop *loop)
@@ -95,9 +162,20 @@ int ax_loop_fd(const ax_loop *loop)
     return loop->bfd;
 }
 
+char *ax__loop_rbuf(ax_loop *loop)
+{
+    return loop->rbuf;
+}
+
+/* Work that must run before the loop may sleep. */
+static int work_pending(const ax_loop *loop)
+{
+    return loop->defers.head != NULL || loop->head.flush != 0;
+}
+
 int ax_loop_alive(const ax_loop *loop)
 {
-    return loop->active > 0 || loop->defers.head != NULL ||
+    return loop->head.active > 0 || work_pending(loop) ||
            atomic_load_explicit(&loop->posted, memory_order_acquire) > 0;
 }
 
@@ -212,16 +290,43 @@ static void run_posts(ax_loop *loop)
     }
 }
 
-/* --------------------------------------------------------- iteration */
-
-int ax__io_set(ax_loop *loop, ax__io *io, unsigned events)
+static void wake_ready(ax_loop *loop, ax__io *io, unsigned revents)
 {
-    if (io->always) {
-        io->events = (uint8_t)events;
+    (void)io, (void)revents;
+    run_posts(loop);
+}
+
+/* The layers' queued work (closed handles' callbacks and frees) and the
+ * loop's own stopped watchers, after the callback stack unwound. */
+static void run_closing(ax_loop *loop)
+{
+    while (loop->head.flush) {
+        unsigned bits = loop->head.flush;
+        loop->head.flush = 0;
+        for (int i = 0; i < AX__MAX_LAYERS; i++)
+            if ((bits & (1u << i)) && loop->head.layer[i])
+                loop->head.layer[i]->flush(loop, loop->head.slot[i]);
+    }
+    if (loop->signals_dead)
+        ax__signal_sweep(loop);
+    if (loop->closed_watches)
+        ax__watch_sweep(loop);
+}
+
+/* --------------------------------------------------------- dispatch */
+
+int ax__io_set(ax_loop *loop, ax__io *io, unsigned want)
+{
+    if (io->bstate & AX__B_ALWAYS) {
+        io->want = (uint8_t)want;
         return 0;
     }
-    int rc = loop->be->set(loop, io, events);
-    if (rc != AX_EPERM)
+    int rc = loop->be->set(loop, io, want);
+    if (rc == 0) {
+        io->want = (uint8_t)want;
+        return 0;
+    }
+    if (rc != AX_EPERM || (want & (AX__RECV | AX__ACCEPT)))
         return rc;
     /* epoll cannot watch regular files (they are always ready); poll them
      * by hand every iteration instead. */
@@ -234,70 +339,105 @@ int ax__io_set(ax_loop *loop, ax__io *io, unsigned events)
         loop->capalways = cap;
     }
     loop->always[loop->nalways++] = io;
-    io->always = 1;
-    io->events = (uint8_t)events;
+    io->bstate |= AX__B_ALWAYS;
+    io->want = (uint8_t)want;
     ax_clear_error();
     return 0;
 }
 
-void ax__io_forget(ax_loop *loop, ax__io *io)
+int ax__io_forget(ax_loop *loop, ax__io *io)
 {
-    if (io->always) {
+    int owed = 0;
+    if (io->bstate & AX__B_ALWAYS) {
         for (size_t i = 0; i < loop->nalways; i++) {
             if (loop->always[i] == io) {
                 loop->always[i] = loop->always[--loop->nalways];
                 break;
             }
         }
-        io->always = 0;
-    } else if (io->in_kernel) {
-        loop->be->forget(loop, io);
+        io->bstate &= (uint8_t)~AX__B_ALWAYS;
+    } else {
+        owed = loop->be->forget(loop, io);
     }
-    io->events = 0;
+    io->want = 0;
+    return owed;
 }
 
+/* A readiness backend's report; for ios that want their bytes or new fds
+ * the loop performs the recv() or accept4() here, so their kinds hear the
+ * same entry points a completion backend calls. */
 void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents)
 {
     if (io->fd < 0)
         return; /* closed earlier in this batch; freed after it */
-    switch (io->kind) {
-    case AX__IO_CONN:
-    case AX__IO_CONN_OUT:
-        ax__conn_io(loop, io, revents);
-        break;
-    case AX__IO_SERVER:
-        ax__server_io(loop, io, revents);
-        break;
-    case AX__IO_CONNECT:
-        ax__connect_io(loop, io, revents);
-        break;
-    case AX__IO_WATCH:
-        ax__watch_io(loop, io, revents);
-        break;
-    case AX__IO_WAKE:
-        run_posts(loop);
-        break;
-    case AX__IO_SIGNAL:
-        ax__signal_io(loop);
-        break;
-    default:
-        break;
+    const ax__kind *k = ax__kinds[io->kind];
+    unsigned want = io->want;
+    if (!(want & (AX__RECV | AX__ACCEPT))) {
+        k->ready(loop, io, revents);
+        return;
+    }
+    if ((want & AX_WRITABLE) && (revents & (AX_WRITABLE | AX_FDERROR))) {
+        k->ready(loop, io, revents & (AX_WRITABLE | AX_FDERROR | AX_HANGUP));
+        if (io->fd < 0)
+            return;
+    }
+    if (!(revents & AX_READABLE))
+        return;
+    if (io->want & AX__RECV) {
+        ssize_t n = recv(io->fd, loop->rbuf, AX__READ_BUF, 0);
+        if (n < 0 && (n = ax__io_result(n)) == AX_EAGAIN)
+            return;
+        k->received(loop, io, loop->rbuf, n);
+        return;
+    }
+    for (int i = 0; i < ACCEPT_BATCH && (io->want & AX__ACCEPT) && io->fd >= 0; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            k->accepted(loop, io, -errno);
+            return; /* that one's error; the rest wait for the next event */
+        }
+        k->accepted(loop, io, fd);
     }
 }
+
+void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n)
+{
+    if (io->fd >= 0 && (io->want & AX__RECV))
+        ax__kinds[io->kind]->received(loop, io, data, n);
+}
+
+void ax__io_accepted(ax_loop *loop, ax__io *io, int fd)
+{
+    if (io->fd >= 0 && (io->want & AX__ACCEPT))
+        ax__kinds[io->kind]->accepted(loop, io, fd);
+    else if (fd >= 0)
+        close(fd); /* accepted as the server stopped: nobody wants it */
+}
+
+void ax__io_released(ax_loop *loop, ax__io *io)
+{
+    const ax__kind *k = ax__kinds[io->kind];
+    if (k->released)
+        k->released(loop, io);
+}
+
+/* --------------------------------------------------------- iteration */
 
 /* An always-ready io (a regular file on epoll) only counts as pending work
  * while it asks for events: a paused one must not make the loop spin. */
 static int always_pending(const ax_loop *loop)
 {
     for (size_t i = 0; i < loop->nalways; i++)
-        if (loop->always[i]->events)
+        if (loop->always[i]->want)
             return 1;
     return 0;
 }
 
 static int wait_timeout(ax_loop *loop, int timeout_ms)
 {
-    if (loop->defers.head || always_pending(loop) || atomic_load(&loop->stop))
+    if (atomic_load(&loop->stop))
         return 0;
     int t = ax_loop_timeout(loop);
     if (timeout_ms < 0)
@@ -307,16 +447,9 @@ static int wait_timeout(ax_loop *loop, int timeout_ms)
 
 int ax_loop_timeout(const ax_loop *loop)
 {
-    if (loop->defers.head || always_pending(loop))
+    if (work_pending(loop) || always_pending(loop))
         return 0;
-    int t = ax__timer_next(loop);
-    if (loop->next_sweep) {
-        int64_t s = (int64_t)loop->next_sweep - (int64_t)loop->now;
-        int st = s > 0 ? (int)(s > 86400000 ? 86400000 : s) : 0;
-        if (t < 0 || st < t)
-            t = st;
-    }
-    return t;
+    return ax__timer_next(loop);
 }
 
 static void poll_always(ax_loop *loop)
@@ -326,14 +459,14 @@ static void poll_always(ax_loop *loop)
         if (i >= loop->nalways)
             continue;
         ax__io *io = loop->always[i];
-        if (io->events)
-            ax__io_ready(loop, io, io->events);
+        if (io->want)
+            ax__io_ready(loop, io, io->want & (AX_READABLE | AX_WRITABLE));
     }
 }
 
 int ax_loop_run_once(ax_loop *loop, int timeout_ms)
 {
-    /* The backend refreshes loop->now when its wait returns (before any
+    /* The backend refreshes the clock when its wait returns (before any
      * callback), so there is no clock read here. */
     loop->depth++;
     int rc = loop->be->wait(loop, wait_timeout(loop, timeout_ms));
@@ -341,9 +474,11 @@ int ax_loop_run_once(ax_loop *loop, int timeout_ms)
         if (loop->nalways)
             poll_always(loop);
         ax__timer_run(loop);
-        if (loop->next_sweep && loop->now >= loop->next_sweep)
-            ax__net_sweep(loop);
-        run_defers(loop);
+        run_closing(loop);
+        if (loop->defers.head) {
+            run_defers(loop);
+            run_closing(loop);
+        }
     }
     loop->depth--;
     return rc < 0 ? rc : ax_loop_alive(loop);
@@ -354,7 +489,7 @@ int ax_loop_run(ax_loop *loop)
     /* The stop flag is cleared when run returns, not when it starts: a
      * thread cannot tell whether the loop has entered run yet, and a stop
      * it sends just before must not be lost (the loop would sleep on). */
-    loop->now = (uint64_t)ax__now_ms();
+    loop->head.now = (uint64_t)ax__now_ms();
     while (ax_loop_alive(loop) && !atomic_load(&loop->stop)) {
         int rc = ax_loop_run_once(loop, -1);
         if (rc < 0)
@@ -364,32 +499,60 @@ int ax_loop_run(ax_loop *loop)
     return 0;
 }
 
+/* ------------------------------------------------------------- free */
+
+/* Closes the layers' handles and runs what that queued, until the layers
+ * have nothing left: their close callbacks run while timers, signals and
+ * watchers still exist, since an owner typically stops its per-connection
+ * handles there. Returns 1 if anything was closed. */
+static int close_layers(ax_loop *loop)
+{
+    int any = 0, more;
+    do {
+        more = 0;
+        for (int i = 0; i < AX__MAX_LAYERS; i++)
+            if (loop->head.layer[i])
+                more |= loop->head.layer[i]->close_all(loop, loop->head.slot[i]);
+        run_closing(loop);
+        while (loop->defers.head) {
+            run_defers(loop);
+            run_closing(loop);
+        }
+        any |= more;
+    } while (more);
+    return any;
+}
+
 void ax_loop_free(ax_loop *loop)
 {
     if (!loop)
         return;
-    /* Rounds until nothing is left: close the network handles and run
-     * what that queued (on_close callbacks run while timers, signals and
-     * watchers still exist, since an owner typically stops its
-     * per-connection handles there), then the rest of the handles, then
-     * every queued call -- which may open, post or defer more, hence the
-     * rounds. A call that re-posts itself for ever keeps this going for
-     * ever, as it would keep ax_loop_run() going. */
+    /* Rounds until nothing is left: the layers' handles, then the loop's
+     * own, then every queued call -- which may open, post or defer more,
+     * hence the rounds. A call that re-posts itself for ever keeps this
+     * going for ever, as it would keep ax_loop_run() going. */
     for (;;) {
-        do {
-            ax__net_free_all(loop);
-            while (loop->defers.head)
-                run_defers(loop);
-        } while (loop->servers || loop->nconns || loop->connects);
-        ax__signal_free_all(loop);
-        ax__watch_free_all(loop);
+        int any = close_layers(loop);
+        any |= ax__signal_close_all(loop);
+        any |= ax__watch_close_all(loop);
+        any |= loop->timers != NULL;
         ax__timer_free_all(loop);
-        if (!loop->defers.head && !posts_waiting(loop))
+        run_closing(loop);
+        if (!any && !loop->defers.head && !posts_waiting(loop))
             break;
         while (loop->defers.head)
             run_defers(loop);
         run_posts(loop);
+        run_closing(loop);
     }
+    /* Memory the kernel may still write into or name goes only once it
+     * has returned every completion (io_uring). */
+    if (loop->be->drain)
+        loop->be->drain(loop);
+    run_closing(loop);
+    for (int i = 0; i < AX__MAX_LAYERS; i++)
+        if (loop->head.layer[i])
+            loop->head.layer[i]->fini(loop, loop->head.slot[i]);
     while (loop->spare) {
         ax__call *n = loop->spare->next;
         free(loop->spare);
@@ -400,8 +563,6 @@ void ax_loop_free(ax_loop *loop)
     loop->be->fini(loop);
     pthread_mutex_destroy(&loop->post_mu);
     free(loop->always);
-    free(loop->conns);
-    ax__conn_slabs_free(loop);
     free(loop->rbuf);
     free(loop);
 }

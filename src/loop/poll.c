@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
-#include "loop/backend.h"
+#include "loop/loop_impl.h"
 
 _Static_assert(AX_READABLE == POLLIN && AX_WRITABLE == POLLOUT && AX_FDERROR == POLLERR &&
                    AX_HANGUP == POLLHUP && POLLRDHUP == 0x2000 && POLLNVAL == 0x20,
@@ -21,18 +20,21 @@ typedef struct pstate {
     ax__io **ready_io;
 } pstate;
 
-static int p_init(ax_loop *loop)
+#define IN_KERNEL 0x1u /* io->bstate: has a pollfd */
+
+static int p_init(ax_loop *loop, const ax_loop_opts *opts)
 {
+    (void)opts;
     pstate *s = calloc(1, sizeof *s);
     if (!s)
         return ax__err(AX_ENOMEM, "new loop: out of memory");
-    loop->bdata = s;
+    loop->b = s;
     return 0;
 }
 
 static void p_fini(ax_loop *loop)
 {
-    pstate *s = loop->bdata;
+    pstate *s = loop->b;
     if (!s)
         return;
     free(s->pfds);
@@ -41,7 +43,7 @@ static void p_fini(ax_loop *loop)
     free(s->ready);
     free(s->ready_io);
     free(s);
-    loop->bdata = NULL;
+    loop->b = NULL;
 }
 
 static int grow(pstate *s, int fd)
@@ -81,11 +83,11 @@ static int grow(pstate *s, int fd)
     return 0;
 }
 
-static void p_forget(ax_loop *loop, ax__io *io)
+static int p_forget(ax_loop *loop, ax__io *io)
 {
-    pstate *s = loop->bdata;
-    if (!io->in_kernel)
-        return;
+    pstate *s = loop->b;
+    if (!(io->bstate & IN_KERNEL))
+        return 0;
     int i = s->slot[io->fd];
     size_t last = --s->n;
     if ((size_t)i != last) {
@@ -94,23 +96,23 @@ static void p_forget(ax_loop *loop, ax__io *io)
         s->slot[s->pfds[i].fd] = i;
     }
     s->slot[io->fd] = -1;
-    io->in_kernel = 0;
+    io->bstate &= (uint8_t)~IN_KERNEL;
+    return 0;
 }
 
-static int p_set(ax_loop *loop, ax__io *io, unsigned events)
+static int p_set(ax_loop *loop, ax__io *io, unsigned want)
 {
-    pstate *s = loop->bdata;
-    if (events == 0) {
+    pstate *s = loop->b;
+    short ev = 0;
+    if (want & (AX_READABLE | AX__RECV | AX__ACCEPT))
+        ev |= POLLIN | POLLRDHUP;
+    if (want & AX_WRITABLE)
+        ev |= POLLOUT;
+    if (ev == 0) {
         p_forget(loop, io);
-        io->events = 0;
         return 0;
     }
-    short ev = 0;
-    if (events & AX_READABLE)
-        ev |= POLLIN | POLLRDHUP;
-    if (events & AX_WRITABLE)
-        ev |= POLLOUT;
-    if (!io->in_kernel) {
+    if (!(io->bstate & IN_KERNEL)) {
         /* One io per fd, as epoll has it (EEXIST): a second entry would
          * take over the fd's slot and corrupt the table on forget. */
         if ((size_t)io->fd < s->nslot && s->slot[io->fd] >= 0)
@@ -121,16 +123,15 @@ static int p_set(ax_loop *loop, ax__io *io, unsigned events)
         s->pfds[s->n] = (struct pollfd){.fd = io->fd};
         s->ios[s->n] = io;
         s->n++;
-        io->in_kernel = 1;
+        io->bstate |= IN_KERNEL;
     }
     s->pfds[s->slot[io->fd]].events = ev;
-    io->events = (uint8_t)events;
     return 0;
 }
 
 static int p_wait(ax_loop *loop, int timeout_ms)
 {
-    pstate *s = loop->bdata;
+    pstate *s = loop->b;
     int n = poll(s->pfds, (nfds_t)s->n, timeout_ms);
     ax__loop_woke(loop);
     if (n < 0) {
@@ -152,7 +153,7 @@ static int p_wait(ax_loop *loop, int timeout_ms)
         ax__io *io = s->ready_io[i];
         /* The io may have been forgotten (or its fd reused) by an earlier
          * callback in this batch. */
-        if (io->fd != s->ready[i].fd || !io->in_kernel)
+        if (io->fd != s->ready[i].fd || !(io->bstate & IN_KERNEL))
             continue;
         unsigned r = ax__revents((uint16_t)e);
         ax__io_ready(loop, io, r);

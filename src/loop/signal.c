@@ -1,4 +1,4 @@
-/* Signal watchers on one signalfd per loop, and raw fd watchers. */
+/* Signal watchers on one signalfd per loop. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "loop/timer.h"
+#include "loop/loop_impl.h"
 
 struct ax_signal {
     ax_loop *loop;
@@ -105,9 +105,9 @@ ax_signal *ax_signal_watch(ax_loop *loop, int signo, ax_signal_cb cb, void *arg)
     return s;
 }
 
-static void unlink_dead(void *arg)
+void ax__signal_sweep(ax_loop *loop)
 {
-    ax_loop *loop = arg;
+    loop->signals_dead = 0;
     ax_signal **pp = &loop->signals;
     while (*pp) {
         ax_signal *s = *pp;
@@ -136,9 +136,9 @@ void ax_signal_stop(ax_signal *s)
         signalfd(loop->sigio.fd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
         thread_release(s->signo);
     }
-    /* Unlinking now could pull the list out from under ax__signal_io. If
-     * even that small allocation fails, ax_loop_free sweeps it later. */
-    ax__defer(loop, unlink_dead, loop);
+    /* Unlinking now could pull the list out from under ax__signal_io: the
+     * loop sweeps it after the callbacks (no allocation on a stop). */
+    loop->signals_dead = 1;
 }
 
 void ax_signal_set_ref(ax_signal *s, int ref)
@@ -169,103 +169,20 @@ void ax__signal_io(ax_loop *loop)
     }
 }
 
-void ax__signal_free_all(ax_loop *loop)
+int ax__signal_close_all(ax_loop *loop)
 {
-    for (ax_signal *s = loop->signals; s; s = s->next)
-        if (!s->dead)
+    int any = 0;
+    for (ax_signal *s = loop->signals; s; s = s->next) {
+        if (!s->dead) {
             ax_signal_stop(s);
-    unlink_dead(loop);
+            any = 1;
+        }
+    }
+    ax__signal_sweep(loop);
     if (loop->sigio.fd >= 0) {
         ax__io_forget(loop, &loop->sigio);
         close(loop->sigio.fd);
         loop->sigio.fd = -1;
     }
-}
-
-/* ------------------------------------------------------------ watchers */
-
-struct ax_watch {
-    ax__io io;
-    ax_loop *loop;
-    ax_watch *next; /* all watchers, for ax_loop_free */
-    ax_watch_cb cb;
-    void *arg;
-};
-
-static void free_watch(void *arg)
-{
-    free(arg);
-}
-
-ax_watch *ax_watch_fd(ax_loop *loop, int fd, unsigned events, ax_watch_cb cb, void *arg)
-{
-    if (!loop || !cb || fd < 0) {
-        ax__err(AX_EINVAL, "watch fd %d: bad arguments", fd);
-        return NULL;
-    }
-    ax_watch *w = calloc(1, sizeof *w);
-    if (!w) {
-        ax__err(AX_ENOMEM, "watch fd %d: out of memory", fd);
-        return NULL;
-    }
-    w->io.fd = fd;
-    w->io.kind = AX__IO_WATCH;
-    w->loop = loop;
-    w->cb = cb;
-    w->arg = arg;
-    int rc = ax__io_set(loop, &w->io, events & (AX_READABLE | AX_WRITABLE));
-    if (rc < 0) {
-        free(w);
-        return NULL;
-    }
-    w->next = loop->watches;
-    loop->watches = w;
-    ax__ref(loop);
-    return w;
-}
-
-int ax_watch_set(ax_watch *w, unsigned events)
-{
-    if (w->io.fd < 0)
-        return ax__err(AX_EINVAL, "watch set: the watcher is stopped");
-    return ax__io_set(w->loop, &w->io, events & (AX_READABLE | AX_WRITABLE));
-}
-
-void ax_watch_stop(ax_watch *w)
-{
-    if (!w || w->io.fd < 0)
-        return;
-    ax_loop *loop = w->loop;
-    ax__io_forget(loop, &w->io);
-    w->io.fd = -1;
-    ax__unref(loop);
-    for (ax_watch **pp = &loop->watches; *pp; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    }
-    /* Freed after the dispatch batch that may still hold a pointer. */
-    if (ax__defer(loop, free_watch, w) < 0) {
-        w->next = loop->dead_watches;
-        loop->dead_watches = w;
-    }
-}
-
-void ax__watch_io(ax_loop *loop, ax__io *io, unsigned revents)
-{
-    (void)loop;
-    ax_watch *w = (ax_watch *)io;
-    w->cb(w, io->fd, revents, w->arg);
-}
-
-void ax__watch_free_all(ax_loop *loop)
-{
-    while (loop->watches)
-        ax_watch_stop(loop->watches);
-    while (loop->dead_watches) {
-        ax_watch *w = loop->dead_watches;
-        loop->dead_watches = w->next;
-        free(w);
-    }
+    return any;
 }

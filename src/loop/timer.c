@@ -1,19 +1,21 @@
 /* Timers on a binary min-heap ordered by (due, sequence), so timers due at
- * the same time run in the order they were armed. */
+ * the same time run in the order they were armed. A timer lives until
+ * ax_timer_stop() (or ax_loop_free): one that fired stays, inactive, so a
+ * pointer to it never dangles. */
 #include <stdlib.h>
 
-#include "core/internal.h"
-#include "loop/timer.h"
+#include "loop/loop_impl.h"
 
 #define NOT_IN_HEAP ((size_t)-1)
 
 struct ax_timer {
     ax_loop *loop;
+    ax_timer *prev, *next; /* loop->timers: every timer not yet stopped */
     ax_timer_cb cb;
     void *arg;
     uint64_t due, repeat, seq;
     size_t idx;       /* position in the heap, NOT_IN_HEAP when idle */
-    uint8_t ref;      /* counts toward ax_loop_alive */
+    uint8_t ref;      /* counts toward ax_loop_alive while armed */
     uint8_t running;  /* inside its callback */
     uint8_t stopped;  /* ax_timer_stop() was called inside the callback */
 };
@@ -59,21 +61,27 @@ static void sift_down(ax_loop *loop, size_t i)
     place(loop, i, t);
 }
 
-static int heap_add(ax_loop *loop, ax_timer *t)
+/* Room in the heap for every live timer, kept from ax_timer_start: re-arming
+ * one (ax_timer_again) then never needs memory and cannot fail. */
+static int heap_reserve(ax_loop *loop, size_t total)
 {
-    if (loop->nheap == loop->capheap) {
-        size_t cap = loop->capheap ? loop->capheap * 2 : 16;
-        ax_timer **h = realloc(loop->heap, cap * sizeof *h);
-        if (!h)
-            return AX_ENOMEM;
-        loop->heap = h;
-        loop->capheap = cap;
-    }
+    if (total <= loop->capheap)
+        return 0;
+    size_t cap = loop->capheap ? loop->capheap * 2 : 16;
+    ax_timer **h = realloc(loop->heap, cap * sizeof *h);
+    if (!h)
+        return AX_ENOMEM;
+    loop->heap = h;
+    loop->capheap = cap;
+    return 0;
+}
+
+static void heap_add(ax_loop *loop, ax_timer *t)
+{
     place(loop, loop->nheap++, t);
     sift_up(loop, t->idx);
     if (t->ref)
         ax__ref(loop);
-    return 0;
 }
 
 static void heap_remove(ax_loop *loop, ax_timer *t)
@@ -103,8 +111,9 @@ static void arm(ax_timer *t, uint64_t after_ms)
 {
     ax_loop *loop = t->loop;
     if (loop->depth == 0)
-        loop->now = (uint64_t)ax__now_ms();
-    t->due = after_ms > UINT64_MAX - loop->now ? UINT64_MAX : loop->now + after_ms;
+        loop->head.now = (uint64_t)ax__now_ms();
+    uint64_t now = loop->head.now;
+    t->due = after_ms > UINT64_MAX - now ? UINT64_MAX : now + after_ms;
     t->seq = loop->timer_seq++;
 }
 
@@ -116,7 +125,8 @@ ax_timer *ax_timer_start(ax_loop *loop, uint64_t after_ms, uint64_t repeat_ms, a
         return NULL;
     }
     ax_timer *t = calloc(1, sizeof *t);
-    if (!t) {
+    if (!t || heap_reserve(loop, loop->ntimers + 1) < 0) {
+        free(t);
         ax__err(AX_ENOMEM, "timer start: out of memory");
         return NULL;
     }
@@ -126,12 +136,13 @@ ax_timer *ax_timer_start(ax_loop *loop, uint64_t after_ms, uint64_t repeat_ms, a
     t->repeat = repeat_ms;
     t->ref = 1;
     t->idx = NOT_IN_HEAP;
+    t->next = loop->timers;
+    if (t->next)
+        t->next->prev = t;
+    loop->timers = t;
+    loop->ntimers++;
     arm(t, after_ms);
-    if (heap_add(loop, t) < 0) {
-        free(t);
-        ax__err(AX_ENOMEM, "timer start: out of memory");
-        return NULL;
-    }
+    heap_add(loop, t);
     return t;
 }
 
@@ -141,16 +152,33 @@ void ax_timer_again(ax_timer *t, uint64_t after_ms, uint64_t repeat_ms)
     t->repeat = repeat_ms;
     t->stopped = 0;
     arm(t, after_ms);
-    /* The heap only grows here if the timer had been taken out, in which
-     * case its slot is free again; this cannot fail for lack of memory. */
+    /* Room for every live timer is kept by ax_timer_start. */
     heap_add(t->loop, t);
+}
+
+int ax_timer_active(const ax_timer *t)
+{
+    return t && t->idx != NOT_IN_HEAP;
+}
+
+static void unlink_timer(ax_timer *t)
+{
+    t->loop->ntimers--;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        t->loop->timers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
 }
 
 void ax_timer_stop(ax_timer *t)
 {
-    if (!t)
+    if (!t || t->stopped)
         return;
     heap_remove(t->loop, t);
+    unlink_timer(t);
     if (t->running)
         t->stopped = 1; /* freed when the callback returns */
     else
@@ -175,10 +203,10 @@ int ax__timer_next(const ax_loop *loop)
 {
     if (loop->nheap == 0)
         return -1;
-    uint64_t due = loop->heap[0]->due;
-    if (due <= loop->now)
+    uint64_t due = loop->heap[0]->due, now = loop->head.now;
+    if (due <= now)
         return 0;
-    uint64_t d = due - loop->now;
+    uint64_t d = due - now;
     return d > 86400000u ? 86400000 : (int)d;
 }
 
@@ -190,7 +218,7 @@ void ax__timer_run(ax_loop *loop)
     uint64_t limit = loop->timer_seq;
     while (loop->nheap > 0) {
         ax_timer *t = loop->heap[0];
-        if (t->due > loop->now || t->seq >= limit)
+        if (t->due > loop->head.now || t->seq >= limit)
             break;
         heap_remove(loop, t);
         if (t->repeat) {
@@ -200,18 +228,17 @@ void ax__timer_run(ax_loop *loop)
         t->running = 1;
         t->cb(t, t->arg);
         t->running = 0;
-        /* Stopped in the callback, or a one-shot not restarted there: the
-         * loop owns it and frees it now. */
-        if (t->stopped || t->idx == NOT_IN_HEAP)
-            free(t);
+        if (t->stopped)
+            free(t); /* stopped in its callback */
     }
 }
 
 void ax__timer_free_all(ax_loop *loop)
 {
-    while (loop->nheap > 0) {
-        ax_timer *t = loop->heap[0];
+    while (loop->timers) {
+        ax_timer *t = loop->timers;
         heap_remove(loop, t);
+        unlink_timer(t);
         free(t);
     }
     free(loop->heap);

@@ -1,21 +1,14 @@
-/* Connections: reading into the loop's buffer, the write queue with its
- * high-water mark, half-close, pause/resume and safe closing. */
+/* Connections: creating and closing them, the read path (bytes from the
+ * loop, through the filters, to on_data), half-close from the peer, pause
+ * and resume. The write path is in write.c, the filter chain in filter.c. */
 #include <fcntl.h>
-#include <limits.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/internal.h"
-#include "net/net.h"
-
-#define DEFAULT_HIGH_WATER (64 * 1024)
-#define WBUF_MIN (16 * 1024)
-#define MAX_IOV 64
+#include "net/filter.h"
 
 static const ax_conn_events no_events;
 
@@ -36,7 +29,7 @@ ax_server *ax_conn_server(const ax_conn *c)
 
 static uint32_t stamp(const ax_loop *loop)
 {
-    return (uint32_t)loop->now;
+    return (uint32_t)ax__loop_now(loop);
 }
 
 ax__aux *ax__conn_aux(ax_conn *c)
@@ -51,27 +44,6 @@ ax__aux *ax__conn_aux(ax_conn *c)
     return c->aux;
 }
 
-static size_t high_water(const ax_conn *c)
-{
-    if (c->aux && c->aux->high_water)
-        return c->aux->high_water;
-    if (!(c->flags & CF_CLIENT) && c->owner.server->o.high_water)
-        return c->owner.server->o.high_water;
-    return DEFAULT_HIGH_WATER;
-}
-
-size_t ax_conn_buffered(const ax_conn *c)
-{
-    return c->aux ? c->aux->queued : 0;
-}
-
-void ax_conn_set_high_water(ax_conn *c, size_t bytes)
-{
-    ax__aux *a = ax__conn_aux(c);
-    if (a)
-        a->high_water = bytes ? bytes : DEFAULT_HIGH_WATER;
-}
-
 void *ax_conn_arg(const ax_conn *c)
 {
     return c->arg;
@@ -82,24 +54,36 @@ int ax_conn_fd(const ax_conn *c)
     return c->io.fd;
 }
 
+void ax_conn_set_events(ax_conn *c, const ax_conn_events *ev, void *arg)
+{
+    c->ev = ev ? ev : &no_events;
+    c->arg = arg;
+}
+
 /* --------------------------------------------------------- interest */
 
-/* Recomputes what the backend should watch: reading unless paused or
- * ended, writing while bytes are queued. */
+/* Recomputes what the loop should watch: reading unless paused or ended
+ * (a handshake reads even while the user paused), writing while bytes are
+ * queued. A socket's bytes come through the loop (AX__RECV, the same on
+ * every backend); a pipe or file is read here on readiness. */
 void ax__conn_update(ax_conn *c)
 {
     if (c->flags & CF_CLOSED)
         return;
     ax_loop *loop = ax__conn_loop(c);
-    unsigned rd = (c->flags & (CF_PAUSED | CF_PIPE_PAUSED | CF_RD_EOF)) || c->io.fd < 0 ? 0
-                                                                                     : AX_READABLE;
+    unsigned stop = c->flags & (CF_PAUSED | CF_PIPE_PAUSED);
+    if (c->flags & CF_OPENING)
+        stop = 0;
+    unsigned rd = stop || (c->flags & CF_RD_EOF) || c->io.fd < 0 ? 0
+                  : c->tp == TP_SOCKET                            ? AX__RECV
+                                                                  : AX_READABLE;
     unsigned wr = c->aux && c->aux->queued ? AX_WRITABLE : 0;
     if (c->flags & CF_SPLIT) {
-        if (c->io.fd >= 0 && c->io.events != rd)
+        if (c->io.fd >= 0 && c->io.want != rd)
             ax__io_set(loop, &c->io, rd);
-        if (c->aux->out.fd >= 0 && c->aux->out.events != wr)
+        if (c->aux->out.fd >= 0 && c->aux->out.want != wr)
             ax__io_set(loop, &c->aux->out, wr);
-    } else if (c->io.events != (rd | wr)) {
+    } else if (c->io.want != (rd | wr)) {
         ax__io_set(loop, &c->io, rd | wr);
     }
 }
@@ -108,7 +92,7 @@ void ax__conn_update(ax_conn *c)
 
 /* Connections come from slabs rather than one malloc each: an idle
  * connection then costs exactly sizeof(struct ax_conn) (56 bytes on
- * x86-64) plus its slot in loop->conns, with no allocator header. Slots
+ * x86-64) plus its slot in the table, with no allocator header. Slots
  * are reused; slabs go back with the loop. */
 #define SLAB_SLOTS 72
 
@@ -130,102 +114,122 @@ typedef struct conn_slab {
 /* Sanitizer and valgrind builds (AXON_CONN_SLAB=OFF) take one allocation
  * per connection, so a use after close is caught rather than landing in a
  * recycled slot. */
-static ax_conn *conn_alloc(ax_loop *loop)
+static ax_conn *conn_alloc(ax__net *n)
 {
-    (void)loop;
+    (void)n;
     return calloc(1, sizeof(ax_conn));
 }
 
-static void conn_release(ax_loop *loop, ax_conn *c)
+static void conn_release(ax__net *n, ax_conn *c)
 {
-    (void)loop;
+    (void)n;
     free(c);
 }
 #else
-static ax_conn *conn_alloc(ax_loop *loop)
+static ax_conn *conn_alloc(ax__net *n)
 {
-    conn_slot *s = loop->conn_free;
+    conn_slot *s = n->conn_free;
     if (!s) {
         conn_slab *slab = malloc(sizeof *slab);
         if (!slab)
             return NULL;
-        slab->next = loop->conn_slabs;
-        loop->conn_slabs = slab;
+        slab->next = n->conn_slabs;
+        n->conn_slabs = slab;
         for (size_t i = 0; i < SLAB_SLOTS; i++)
             slab->slots[i].next = i + 1 < SLAB_SLOTS ? &slab->slots[i + 1] : NULL;
         s = &slab->slots[0];
     }
-    loop->conn_free = s->next;
+    n->conn_free = s->next;
     memset(&s->c, 0, sizeof s->c);
     return &s->c;
 }
 
-static void conn_release(ax_loop *loop, ax_conn *c)
+static void conn_release(ax__net *n, ax_conn *c)
 {
     conn_slot *s = (conn_slot *)(void *)c;
-    s->next = loop->conn_free;
-    loop->conn_free = s;
+    s->next = n->conn_free;
+    n->conn_free = s;
 }
 #endif
 
-void ax__conn_slabs_free(ax_loop *loop)
+void ax__conn_slabs_free(ax__net *n)
 {
-    conn_slab *slab = loop->conn_slabs;
+#if AX_CONN_SLAB
+    conn_slab *slab = n->conn_slabs;
     while (slab) {
         conn_slab *next = slab->next;
         free(slab);
         slab = next;
     }
-    loop->conn_slabs = NULL;
-    loop->conn_free = NULL;
+#endif
+    n->conn_slabs = NULL;
+    n->conn_free = NULL;
 }
 
-
-
-static int track(ax_loop *loop, ax_conn *c)
+static int track(ax__net *n, ax_conn *c)
 {
-    if (loop->nconns == loop->capconns) {
-        size_t cap = loop->capconns ? loop->capconns * 2 : 64;
-        ax_conn **a = realloc(loop->conns, cap * sizeof *a);
+    if (n->nconns == n->capconns) {
+        size_t cap = n->capconns ? n->capconns * 2 : 64;
+        ax_conn **a = realloc(n->conns, cap * sizeof *a);
         if (!a)
             return AX_ENOMEM;
-        loop->conns = a;
-        loop->capconns = cap;
+        n->conns = a;
+        n->capconns = cap;
     }
-    c->idx = (uint32_t)loop->nconns;
-    loop->conns[loop->nconns++] = c;
+    c->idx = (uint32_t)n->nconns;
+    n->conns[n->nconns++] = c;
     return 0;
 }
 
-static void untrack(ax_loop *loop, ax_conn *c)
+static void untrack(ax__net *n, ax_conn *c)
 {
-    ax_conn *last = loop->conns[--loop->nconns];
-    loop->conns[c->idx] = last;
+    ax_conn *last = n->conns[--n->nconns];
+    n->conns[c->idx] = last;
     last->idx = c->idx;
+}
+
+/* A zeroed connection, tracked; NULL with the message set. */
+static ax_conn *conn_create(ax_loop *loop, ax__net **np)
+{
+    ax__net *n = ax__net_get(loop);
+    if (!n)
+        return NULL;
+    ax_conn *c = conn_alloc(n);
+    if (!c || track(n, c) < 0) {
+        if (c)
+            conn_release(n, c);
+        ax__err(AX_ENOMEM, "new connection: out of memory");
+        return NULL;
+    }
+    c->io.kind = ax__kind_conn;
+    c->ev = &no_events;
+    c->last_active = stamp(loop);
+    *np = n;
+    return c;
+}
+
+static void conn_destroy(ax__net *n, ax_conn *c)
+{
+    untrack(n, c);
+    free(c->aux);
+    conn_release(n, c);
 }
 
 ax_conn *ax__conn_new(ax_loop *loop, int fd, ax_server *server)
 {
-    ax_conn *c = conn_alloc(loop);
-    if (!c || track(loop, c) < 0) {
-        if (c)
-            conn_release(loop, c);
-        ax__err(AX_ENOMEM, "new connection: out of memory");
+    ax__net *n;
+    ax_conn *c = conn_create(loop, &n);
+    if (!c)
         return NULL;
-    }
     c->io.fd = fd;
-    c->io.kind = AX__IO_CONN;
-    c->ev = &no_events;
     if (server) {
         c->owner.server = server;
     } else {
         c->owner.loop = loop;
         c->flags |= CF_CLIENT;
     }
-    c->last_active = stamp(loop);
-    if (ax__io_set(loop, &c->io, AX_READABLE) < 0) {
-        untrack(loop, c);
-        conn_release(loop, c);
+    if (ax__io_set(loop, &c->io, AX__RECV) < 0) {
+        conn_destroy(n, c);
         return NULL;
     }
     ax__ref(loop);
@@ -262,40 +266,32 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
         if (ax_set_nonblock(fd[i], 1) < 0)
             return open_failed(ax_last_error()->code, fd, fl);
     }
-    ax_conn *c = conn_alloc(loop);
-    if (!c || track(loop, c) < 0) {
-        if (c)
-            conn_release(loop, c);
-        return open_failed(ax__err(AX_ENOMEM, "open connection: out of memory"), fd, fl);
-    }
+    ax__net *n;
+    ax_conn *c = conn_create(loop, &n);
+    if (!c)
+        return open_failed(ax_last_error()->code, fd, fl);
     c->io.fd = in_fd;
-    c->io.kind = AX__IO_CONN;
-    c->ev = &no_events;
     c->owner.loop = loop;
     c->flags = CF_CLIENT;
     c->tp = is_sock ? TP_SOCKET : TP_FD;
-    c->last_active = stamp(loop);
     if (in_fd < 0)
         c->flags |= CF_RD_EOF;
     if (out_fd != in_fd) {
         if (!ax__conn_aux(c)) {
-            untrack(loop, c);
-            conn_release(loop, c);
+            conn_destroy(n, c);
             return open_failed(ax__err(AX_ENOMEM, "open connection: out of memory"), fd, fl);
         }
         c->flags |= CF_SPLIT;
         c->aux->out.fd = out_fd;
-        c->aux->out.kind = AX__IO_CONN_OUT;
+        c->aux->out.kind = ax__kind_conn_out;
     }
     if (out_fd < 0)
         c->flags |= CF_WR_SHUT;
-    int rc = in_fd >= 0 ? ax__io_set(loop, &c->io, AX_READABLE) : 0;
+    int rc = in_fd >= 0 ? ax__io_set(loop, &c->io, is_sock ? AX__RECV : AX_READABLE) : 0;
     if (rc < 0) {
         if (rc == AX_EEXIST)
             ax__err(rc, "open connection: fd %d is already watched by this loop", in_fd);
-        untrack(loop, c);
-        free(c->aux);
-        conn_release(loop, c);
+        conn_destroy(n, c);
         return open_failed(rc, fd, fl);
     }
     ax__ref(loop);
@@ -303,55 +299,74 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
     return 0;
 }
 
-void ax_conn_set_events(ax_conn *c, const ax_conn_events *ev, void *arg)
-{
-    c->ev = ev ? ev : &no_events;
-    c->arg = arg;
-}
-
 /* ------------------------------------------------------------- close */
 
-static void free_conn(ax_conn *c)
+static void free_conn(ax__net *n, ax_conn *c)
 {
     if (c->aux) {
         ax__wbuf *b = c->aux->head;
         while (b) {
-            ax__wbuf *n = b->next;
+            ax__wbuf *next = b->next;
             free(b);
-            b = n;
+            b = next;
         }
         free(c->aux->remote);
         free(c->aux->local);
+        free(c->aux->held);
         free(c->aux);
     }
-    conn_release(ax__conn_loop(c), c);
+    conn_release(n, c);
 }
 
-/* Runs after the callback stack that closed the connection unwinds. */
-static void finish_close(void *arg)
+/* Closed connections, after the callback stack that closed them unwound:
+ * on_error (if an error closed it) and on_close, then the memory. */
+void ax__conn_flush(ax__net *n)
 {
-    ax_conn *c = arg;
-    if (c->ev->on_close)
-        c->ev->on_close(c, c->arg);
-    free_conn(c);
-}
-
-static void unpipe(ax_conn *c)
-{
-    if (!c->aux)
-        return;
-    ax_conn *dst = c->aux->pipe_dst, *src = c->aux->pipe_src;
-    if (dst && dst->aux)
-        dst->aux->pipe_src = NULL;
-    if (src && src->aux) {
-        src->aux->pipe_dst = NULL;
-        /* Its destination is gone: do not leave it paused forever. */
-        if (src->flags & CF_PIPE_PAUSED) {
-            src->flags &= (uint16_t)~CF_PIPE_PAUSED;
-            ax__conn_update(src);
+    while (n->closed) {
+        ax_conn *c = n->closed;
+        n->closed = c->next_closed;
+        if (!n->closed)
+            n->closed_tail = NULL;
+        ax_error e = {.code = 0};
+        if (c->flags & CF_FAILED) {
+            e.code = c->aux->err;
+            ax__syserr(e.code, "%s", c->aux->err_what);
+            memcpy(e.message, ax_last_error()->message, sizeof e.message);
         }
+        if (c->flags & CF_OPENING) {
+            /* Never handed over (a filter's handshake failed or the
+             * connection closed first): its owner hears of it instead. */
+            if (!e.code) {
+                e.code = AX_ECONNABORTED;
+                ax__err(e.code, "Connection closed before it was set up");
+                memcpy(e.message, ax_last_error()->message, sizeof e.message);
+            }
+            if (c->flags & CF_CONNECTED)
+                ax__connect_open_failed(c, &e);
+            else if (!(c->flags & CF_CLIENT))
+                ax__server_open_failed(c->owner.server, &e);
+        } else {
+            if (e.code && c->ev->on_error)
+                c->ev->on_error(c, &e, c->arg);
+            if (c->ev->on_close)
+                c->ev->on_close(c, c->arg);
+        }
+        ax__chain_close(c);
+        /* The kernel may still owe completions naming it (io_uring): the
+         * kind's released() frees it when the last one came. */
+        if (!c->owed)
+            free_conn(n, c);
     }
-    c->aux->pipe_dst = c->aux->pipe_src = NULL;
+}
+
+static void forget_and_close(ax_loop *loop, ax_conn *c, ax__io *io)
+{
+    if (io->fd < 0)
+        return;
+    if (ax__io_forget(loop, io))
+        c->owed++;
+    close(io->fd);
+    io->fd = -1;
 }
 
 void ax_conn_close(ax_conn *c)
@@ -359,45 +374,41 @@ void ax_conn_close(ax_conn *c)
     if (!c || (c->flags & CF_CLOSED))
         return;
     ax_loop *loop = ax__conn_loop(c);
+    ax__net *n = ax__net_of(loop);
     c->flags |= CF_CLOSED;
-    unpipe(c);
-    if (c->io.fd >= 0) {
-        ax__io_forget(loop, &c->io);
-        close(c->io.fd);
-    }
-    if ((c->flags & CF_SPLIT) && c->aux->out.fd >= 0) {
-        ax__io_forget(loop, &c->aux->out);
-        close(c->aux->out.fd);
-        c->aux->out.fd = -1;
-    }
-    c->io.fd = -1;
-    untrack(loop, c);
+    ax__pipe_unlink(c);
+    forget_and_close(loop, c, &c->io);
+    if (c->flags & CF_SPLIT)
+        forget_and_close(loop, c, &c->aux->out);
+    untrack(n, c);
     ax__unref(loop);
     if (!(c->flags & CF_CLIENT))
         ax__server_conn_closed(c->owner.server);
-    if (ax__defer(loop, finish_close, c) < 0)
-        finish_close(c); /* out of memory for the node: close synchronously */
+    /* On the closing list (no allocation): on_close runs after the
+     * current callbacks return, in the order the connections closed. */
+    c->next_closed = NULL;
+    if (n->closed_tail)
+        n->closed_tail->next_closed = c;
+    else
+        n->closed = c;
+    n->closed_tail = c;
+    ax__loop_flush_later(loop, ax__net_slot);
 }
 
 /* Reports err through on_error, then closes. */
-static void fail(ax_conn *c, int code, const char *what)
+void ax__conn_fail(ax_conn *c, int code, const char *what)
 {
     if (c->flags & CF_CLOSED)
         return;
-    ax_error e;
-    e.code = code;
-    ax__syserr(code, "%s", what);
-    memcpy(e.message, ax_last_error()->message, sizeof e.message);
-    if (c->ev->on_error)
-        c->ev->on_error(c, &e, c->arg);
+    ax__aux *a = ax__conn_aux(c);
+    if (a) {
+        /* on_error comes from the closing list, before on_close, so it
+         * never runs inside the call that met the error. */
+        a->err = code;
+        a->err_what = what;
+        c->flags |= CF_FAILED;
+    }
     ax_conn_close(c);
-}
-
-static void deferred_fail(void *arg)
-{
-    ax_conn *c = arg;
-    if (!(c->flags & CF_CLOSED))
-        fail(c, c->aux->err, "Unable to write to stream");
 }
 
 /* Both directions are done: nothing more can happen. */
@@ -407,215 +418,32 @@ static void maybe_finish(ax_conn *c)
         ax_conn_close(c);
 }
 
-/* ------------------------------------------------------------- write */
+/* ------------------------------------------------------------ reading */
 
-static void shut_write(ax_conn *c)
-{
-    c->flags |= CF_WR_SHUT;
-    c->flags &= (uint16_t)~CF_ENDING;
-    ax__tp_shutdown(c);
-    maybe_finish(c);
-}
-
-/* Writes as much of the queue as the socket takes. Returns 0, or a
- * negative code after which the connection must fail. */
-static int flush(ax_conn *c)
-{
-    ax__aux *a = c->aux;
-    while (a && a->head) {
-        struct iovec iov[MAX_IOV];
-        int n = 0;
-        for (ax__wbuf *b = a->head; b && n < MAX_IOV; b = b->next, n++) {
-            iov[n].iov_base = b->data + b->off;
-            iov[n].iov_len = b->len - b->off;
-        }
-        ssize_t w = ax__tp_writev(c, iov, n);
-        if (w == AX_EAGAIN)
-            break;
-        if (w < 0)
-            return (int)w;
-        a->queued -= (size_t)w;
-        size_t left = (size_t)w;
-        while (left && a->head) {
-            ax__wbuf *b = a->head;
-            size_t in_b = b->len - b->off;
-            if (left < in_b) {
-                b->off += left;
-                break;
-            }
-            left -= in_b;
-            a->head = b->next;
-            if (!a->head)
-                a->tail = NULL;
-            free(b);
-        }
-    }
-    return 0;
-}
-
-/* Appends bytes to the queue, filling the tail buffer first. */
-static int enqueue(ax_conn *c, const struct iovec *iov, int n, size_t skip)
+/* Keeps bytes that arrived while the user paused reading (a completion
+ * backend's recv in flight when the pause came, or a filter's output) for
+ * ax_conn_resume(). */
+static void hold(ax_conn *c, const char *data, size_t n)
 {
     ax__aux *a = ax__conn_aux(c);
-    if (!a)
-        return AX_ENOMEM;
-    for (int i = 0; i < n; i++) {
-        const char *p = iov[i].iov_base;
-        size_t len = iov[i].iov_len;
-        if (skip >= len) {
-            skip -= len;
-            continue;
-        }
-        p += skip;
-        len -= skip;
-        skip = 0;
-        while (len) {
-            ax__wbuf *t = a->tail;
-            if (!t || t->len == t->cap) {
-                size_t cap = len > WBUF_MIN ? len : WBUF_MIN;
-                t = malloc(sizeof *t + cap);
-                if (!t)
-                    return AX_ENOMEM;
-                t->next = NULL;
-                t->off = t->len = 0;
-                t->cap = cap;
-                if (a->tail)
-                    a->tail->next = t;
-                else
-                    a->head = t;
-                a->tail = t;
-            }
-            size_t k = t->cap - t->len < len ? t->cap - t->len : len;
-            memcpy(t->data + t->len, p, k);
-            t->len += k;
-            a->queued += k;
-            p += k;
-            len -= k;
+    if (a && a->nheld + n > a->capheld) {
+        size_t cap = a->capheld ? a->capheld : 4096;
+        while (cap < a->nheld + n)
+            cap *= 2;
+        char *h = realloc(a->held, cap);
+        if (!h) {
+            a = NULL;
+        } else {
+            a->held = h;
+            a->capheld = cap;
         }
     }
-    return 0;
-}
-
-/* What follows a direct write of `total` bytes that returned w: queue the
- * rest, or fail the connection from a deferred call. */
-static int after_write(ax_conn *c, const struct iovec *iov, int n, size_t total, ssize_t w)
-{
-    ax_loop *loop = ax__conn_loop(c);
-    size_t done = 0;
-    if (w >= 0) {
-        done = (size_t)w;
-        c->last_active = stamp(loop);
-        if (done == total)
-            return 1;
-    } else if (w != AX_EAGAIN) {
-        ax__aux *a = ax__conn_aux(c);
-        if (a) {
-            a->err = (int)w;
-            c->flags |= CF_ENDING; /* refuse further writes */
-            ax__defer(loop, deferred_fail, c);
-        }
-        return (int)w;
-    }
-    if (enqueue(c, iov, n, done) < 0)
-        return ax__err(AX_ENOMEM, "write: out of memory queueing %zu bytes", total - done);
-    ax__conn_update(c);
-    if (c->aux->queued < high_water(c))
-        return 1;
-    c->flags |= CF_DRAIN;
-    return 0;
-}
-
-static int refuse(const ax_conn *c)
-{
-    return ax__err(AX_EPIPE, "write on %s connection",
-                   (c->flags & CF_CLOSED) ? "a closed" : "an ended");
-}
-
-int ax_conn_writev(ax_conn *c, const struct iovec *iov, int n)
-{
-    if (c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT))
-        return refuse(c);
-    if (n < 0 || (n > 0 && !iov))
-        return ax__err(AX_EINVAL, "write: bad iovec");
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += iov[i].iov_len;
-    if (total == 0)
-        return 1;
-    if (c->aux && c->aux->queued) {
-        /* Behind queued bytes: order is kept by queueing these too. */
-        return after_write(c, iov, n, total, 0);
-    }
-    /* Nothing queued: write straight from the caller's memory, and copy
-     * only what the socket did not take. */
-    return after_write(c, iov, n, total, ax__tp_writev(c, iov, n > IOV_MAX ? IOV_MAX : n));
-}
-
-int ax_conn_write(ax_conn *c, const void *data, size_t len)
-{
-    struct iovec v = {.iov_base = (void *)(uintptr_t)data, .iov_len = len};
-    /* The common case costs one send(): a plain socket, nothing queued. */
-    if (c->tp == TP_SOCKET && len && !(c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT)) &&
-        !(c->aux && c->aux->queued)) {
-        ssize_t w = send(c->io.fd, data, len, MSG_NOSIGNAL);
-        if (w == (ssize_t)len) {
-            c->last_active = stamp(ax__conn_loop(c));
-            return 1;
-        }
-        if (w < 0)
-            w = (errno == EAGAIN || errno == EINTR) ? AX_EAGAIN : -errno;
-        return after_write(c, &v, 1, len, w);
-    }
-    return ax_conn_writev(c, &v, 1);
-}
-
-void ax_conn_end(ax_conn *c)
-{
-    if (c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT))
-        return;
-    if (c->aux && c->aux->queued)
-        c->flags |= CF_ENDING; /* shut down when the flush completes */
-    else
-        shut_write(c);
-}
-
-/* ------------------------------------------------------------- pause */
-
-void ax_conn_pause(ax_conn *c)
-{
-    c->flags |= CF_PAUSED;
-    ax__conn_update(c);
-}
-
-void ax_conn_resume(ax_conn *c)
-{
-    c->flags &= (uint16_t)~CF_PAUSED;
-    ax__conn_update(c);
-}
-
-/* ------------------------------------------------------------ events */
-
-static void on_writable(ax_conn *c)
-{
-    int rc = flush(c);
-    if (rc < 0) {
-        fail(c, rc, "Unable to write to stream");
+    if (!a) {
+        ax__conn_fail(c, AX_ENOMEM, "Unable to read from stream");
         return;
     }
-    c->last_active = stamp(ax__conn_loop(c));
-    size_t q = c->aux ? c->aux->queued : 0;
-    if (q == 0 && (c->flags & CF_ENDING))
-        shut_write(c);
-    if (c->flags & CF_CLOSED)
-        return;
-    ax__conn_update(c);
-    if ((c->flags & CF_DRAIN) && q < high_water(c)) {
-        c->flags &= (uint16_t)~CF_DRAIN;
-        if (c->aux && c->aux->pipe_src)
-            ax__pipe_drain(c);
-        else if (c->ev->on_drain)
-            c->ev->on_drain(c, c->arg);
-    }
+    memcpy(a->held + a->nheld, data, n);
+    a->nheld += n;
 }
 
 static void on_eof(ax_conn *c)
@@ -632,45 +460,243 @@ static void on_eof(ax_conn *c)
         maybe_finish(c);
 }
 
-static void on_readable(ax_conn *c, ax_loop *loop)
+void ax__conn_deliver(ax_conn *c, const char *data, size_t n)
 {
-    ssize_t n;
-    if (c->tp == TP_SOCKET) {
-        /* The plain-socket read inline: this is the per-event hot path. */
-        n = recv(c->io.fd, loop->rbuf, AX__READ_BUF, 0);
-        if (n < 0)
-            n = (errno == EAGAIN || errno == EINTR) ? AX_EAGAIN : -errno;
-    } else {
-        n = ax__tp_read(c, loop->rbuf, AX__READ_BUF);
+    if (c->flags & CF_CLOSED)
+        return;
+    if (n == 0 && (c->flags & CF_OPENING)) {
+        /* The peer left before the filters finished shaking hands. */
+        ax__conn_fail(c, AX_ECONNRESET, "Connection lost during handshake");
+        return;
     }
-    if (n > 0) {
-        c->last_active = stamp(loop);
-        if (c->aux && c->aux->pipe_dst)
-            ax__pipe_data(c, loop->rbuf, (size_t)n);
-        else if (c->ev->on_data)
-            c->ev->on_data(c, loop->rbuf, (size_t)n, c->arg);
-    } else if (n == 0) {
+    if (c->flags & (CF_PAUSED | CF_PIPE_PAUSED | CF_OPENING) ||
+        (c->aux && (c->aux->nheld || (c->flags & CF_EOF_HELD)))) {
+        if (n)
+            hold(c, data, n);
+        else
+            c->flags |= CF_EOF_HELD;
+        return;
+    }
+    if (n == 0)
         on_eof(c);
-    } else if (n != AX_EAGAIN) {
-        fail(c, (int)n, "Unable to read from stream");
+    else if (c->aux && c->aux->pipe_dst)
+        ax__pipe_data(c, data, n);
+    else if (c->ev->on_data)
+        c->ev->on_data(c, data, n, c->arg);
+}
+
+/* Bytes (n > 0), the end (0) or an error (< 0) from the socket or fd. */
+static void received(ax_conn *c, const char *data, ssize_t n)
+{
+    if (n < 0) {
+        ax__conn_fail(c, (int)n, "Unable to read from stream");
+        return;
+    }
+    if (n > 0)
+        c->last_active = stamp(ax__conn_loop(c));
+    if (c->aux && c->aux->top)
+        ax__chain_recv(c, data, (size_t)n);
+    else
+        ax__conn_deliver(c, data, (size_t)n);
+}
+
+/* Delivers what was held while paused, then a held end. */
+static void release_held(ax_conn *c)
+{
+    ax__aux *a = c->aux;
+    if (a && a->nheld) {
+        /* on_data may pause again: deliver from a copy of the count and
+         * keep the rest. */
+        char *buf = a->held;
+        size_t n = a->nheld;
+        a->held = NULL;
+        a->nheld = a->capheld = 0;
+        size_t off = 0;
+        while (off < n && !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED))) {
+            size_t k = n - off < AX__READ_BUF ? n - off : AX__READ_BUF;
+            ax__conn_deliver(c, buf + off, k);
+            off += k;
+        }
+        if (off < n && !(c->flags & CF_CLOSED))
+            hold(c, buf + off, n - off);
+        free(buf);
+    }
+    if ((c->flags & CF_EOF_HELD) && !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED)) &&
+        !(c->aux && c->aux->nheld)) {
+        c->flags &= (uint16_t)~CF_EOF_HELD;
+        on_eof(c);
     }
 }
 
-void ax__conn_io(ax_loop *loop, ax__io *io, unsigned revents)
+/* -------------------------------------------------------------- pause */
+
+void ax_conn_pause(ax_conn *c)
 {
-    ax_conn *c;
-    if (io->kind == AX__IO_CONN_OUT) {
-        /* The write side of a split connection lives in its aux. */
-        c = ((ax__aux *)((char *)io - offsetof(ax__aux, out)))->conn;
-        revents &= AX_WRITABLE | AX_FDERROR | AX_HANGUP;
-        if (revents)
-            on_writable(c);
+    c->flags |= CF_PAUSED;
+    ax__conn_update(c);
+}
+
+/* Reading starts again: what arrived meanwhile goes first (held bytes, a
+ * filter's output), from the net layer's flush, so that on_data never runs
+ * inside ax_conn_resume(). */
+static void resume_now(ax_conn *c)
+{
+    if (c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED))
+        return;
+    release_held(c);
+    if (!(c->flags & CF_CLOSED) && c->aux && c->aux->top)
+        ax__chain_resume(c);
+}
+
+void ax__conn_flush_resumed(ax__net *n)
+{
+    /* By index: delivering may resume more. A connection closed meanwhile
+     * is still in memory: the closing list is worked through after this. */
+    for (size_t i = 0; i < n->nresumed; i++)
+        resume_now(n->resumed[i]);
+    n->nresumed = 0;
+}
+
+/* Queues c for resume_now() after the current callbacks. */
+static void queue_resume(ax_conn *c)
+{
+    ax_loop *loop = ax__conn_loop(c);
+    ax__net *n = ax__net_of(loop);
+    if (n->nresumed == n->capresumed) {
+        size_t cap = n->capresumed ? n->capresumed * 2 : 16;
+        ax_conn **r = realloc(n->resumed, cap * sizeof *r);
+        if (!r) {
+            ax__conn_fail(c, AX_ENOMEM, "Unable to read from stream");
+            return;
+        }
+        n->resumed = r;
+        n->capresumed = cap;
+    }
+    n->resumed[n->nresumed++] = c;
+    ax__loop_flush_later(loop, ax__net_slot);
+}
+
+static void resumed(ax_conn *c)
+{
+    ax__conn_update(c);
+    if (c->aux && (c->aux->nheld || (c->flags & CF_EOF_HELD) || c->aux->top))
+        queue_resume(c);
+}
+
+void ax_conn_resume(ax_conn *c)
+{
+    c->flags &= (uint16_t)~CF_PAUSED;
+    resumed(c);
+}
+
+void ax__conn_pipe_resume(ax_conn *c)
+{
+    c->flags &= (uint16_t)~CF_PIPE_PAUSED;
+    resumed(c);
+}
+
+/* ------------------------------------------------------------- opening */
+
+/* The chain is ready (or there is none): hand the connection over. */
+static void hand_over(ax_conn *c);
+
+void ax__conn_opened(ax_conn *c)
+{
+    if (!(c->flags & CF_OPENING)) {
+        hand_over(c);
         return;
     }
-    c = (ax_conn *)io;
-    if ((revents & AX_WRITABLE) && !(c->flags & CF_SPLIT))
-        on_writable(c);
-    if ((revents & AX_READABLE) &&
-        !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED | CF_RD_EOF)))
-        on_readable(c, loop);
+    c->flags &= (uint16_t)~CF_OPENING;
+    ax__conn_update(c);
+    hand_over(c);
+    if (!(c->flags & CF_CLOSED) && c->aux && (c->aux->nheld || (c->flags & CF_EOF_HELD)))
+        queue_resume(c);
 }
+
+static void hand_over(ax_conn *c)
+{
+    if (c->flags & CF_CONNECTED) {
+        /* ax_connect() hands it over from its own code (connect.c). */
+        ax__connect_opened(c);
+        return;
+    }
+    if (c->flags & CF_CLIENT)
+        return; /* ax_conn_open(): the caller holds it already */
+    ax_server *s = c->owner.server;
+    if (s->o.on_connection)
+        s->o.on_connection(s, c, s->o.arg);
+    else
+        ax_conn_close(c);
+}
+
+/* ------------------------------------------------------------- events */
+
+static void conn_ready(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    ax_conn *c = (ax_conn *)io;
+    if ((revents & (AX_WRITABLE | AX_FDERROR)) && !(c->flags & CF_SPLIT))
+        ax__conn_writable(c);
+    /* A pipe or file (ax_conn_open): read on readiness, as a socket's
+     * bytes would have come from the loop. */
+    if ((revents & AX_READABLE) && (c->io.want & AX_READABLE) && !(c->flags & CF_CLOSED)) {
+        char *buf = ax__loop_rbuf(loop);
+        ssize_t n = ax__tp_read(c, buf, AX__READ_BUF);
+        if (n != AX_EAGAIN)
+            received(c, buf, n);
+    }
+}
+
+static void conn_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n)
+{
+    (void)loop;
+    received((ax_conn *)io, data, n);
+}
+
+static ax_conn *out_owner(ax__io *io)
+{
+    return ((ax__aux *)(void *)((char *)io - offsetof(ax__aux, out)))->conn;
+}
+
+static void conn_released(ax_loop *loop, ax__io *io, ax_conn *c)
+{
+    (void)io;
+    /* The last owed completion of a closed connection: once on_close ran
+     * (it is no longer on the closing list), the memory can go. */
+    if (--c->owed == 0) {
+        ax__net *n = ax__net_of(loop);
+        for (ax_conn *p = n->closed; p; p = p->next_closed)
+            if (p == c)
+                return; /* the flush frees it */
+        free_conn(n, c);
+    }
+}
+
+static void conn_released_in(ax_loop *loop, ax__io *io)
+{
+    conn_released(loop, io, (ax_conn *)io);
+}
+
+static void conn_released_out(ax_loop *loop, ax__io *io)
+{
+    conn_released(loop, io, out_owner(io));
+}
+
+static void conn_out_ready(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    (void)loop;
+    if (revents & (AX_WRITABLE | AX_FDERROR | AX_HANGUP))
+        ax__conn_writable(out_owner(io));
+}
+
+const ax__kind ax__conn_kind = {
+    .name = "connection",
+    .ready = conn_ready,
+    .received = conn_received,
+    .released = conn_released_in,
+};
+
+const ax__kind ax__conn_out_kind = {
+    .name = "connection output",
+    .ready = conn_out_ready,
+    .released = conn_released_out,
+};

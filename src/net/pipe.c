@@ -1,12 +1,6 @@
-/* ax_conn_pipe() and the connection's addresses.
- *
- * A pipe is two links in the connections' aux state; conn.c's read, end and
- * drain paths consult them, so no extra events tables or allocations are
- * needed and the user's on_error/on_close stay in place. */
-#include <stdlib.h>
-#include <string.h>
-
-#include "core/internal.h"
+/* ax_conn_pipe(): two links in the connections' aux state that conn.c's
+ * read, end and drain paths consult, so no extra events tables or
+ * allocations are needed and the user's on_error/on_close stay in place. */
 #include "net/net.h"
 
 int ax_conn_pipe(ax_conn *src, ax_conn *dst, const ax_pipe_opts *opts)
@@ -46,39 +40,22 @@ void ax__pipe_end(ax_conn *src)
 void ax__pipe_drain(ax_conn *dst)
 {
     ax_conn *src = dst->aux->pipe_src;
-    if (src->flags & CF_PIPE_PAUSED) {
-        src->flags &= (uint16_t)~CF_PIPE_PAUSED;
-        ax__conn_update(src);
+    if (src->flags & CF_PIPE_PAUSED)
+        ax__conn_pipe_resume(src);
+}
+
+void ax__pipe_unlink(ax_conn *c)
+{
+    if (!c->aux)
+        return;
+    ax_conn *dst = c->aux->pipe_dst, *src = c->aux->pipe_src;
+    if (dst && dst->aux)
+        dst->aux->pipe_src = NULL;
+    if (src && src->aux) {
+        src->aux->pipe_dst = NULL;
+        /* Its destination is gone: do not leave it paused forever. */
+        if (src->flags & CF_PIPE_PAUSED)
+            ax__conn_pipe_resume(src);
     }
-}
-
-/* ---------------------------------------------------------- addresses */
-
-static const char *address(ax_conn *c, int peer)
-{
-    if ((c->flags & CF_CLOSED) || c->io.fd < 0)
-        return NULL;
-    ax__aux *a = ax__conn_aux(c);
-    if (!a)
-        return NULL;
-    char **slot = peer ? &a->remote : &a->local;
-    if (*slot)
-        return *slot;
-    char buf[AX_URISTRLEN];
-    int rc = peer ? ax_peername_uri(c->io.fd, buf, sizeof buf)
-                  : ax_sockname_uri(c->io.fd, buf, sizeof buf);
-    if (rc < 0)
-        return NULL; /* a pipe or tty has no address */
-    *slot = strdup(buf);
-    return *slot;
-}
-
-const char *ax_conn_remote_address(ax_conn *c)
-{
-    return address(c, 1);
-}
-
-const char *ax_conn_local_address(ax_conn *c)
-{
-    return address(c, 0);
+    c->aux->pipe_dst = c->aux->pipe_src = NULL;
 }

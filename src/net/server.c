@@ -11,10 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/internal.h"
-#include "net/net.h"
+#include "net/filter.h"
 
-#define ACCEPT_BATCH 64        /* accepts per readiness event: fairness to other fds */
 #define EMFILE_RETRY_MS 100    /* how soon to try again after running out of fds */
 
 /* Reports a non-fatal error: "<what> on <address>: <Text> (<ENAME>)". */
@@ -35,8 +33,8 @@ static void update(ax_server *s)
 {
     if (s->closed)
         return;
-    unsigned want = (s->paused || s->limit_paused || s->fd_paused) ? 0 : AX_READABLE;
-    if (s->io.events != want)
+    unsigned want = (s->paused || s->limit_paused || s->fd_paused) ? 0 : AX__ACCEPT;
+    if (s->io.want != want)
         ax__io_set(s->loop, &s->io, want);
 }
 
@@ -90,6 +88,9 @@ int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts,
     if (!loop || !out)
         return ax__err(AX_EINVAL, "server listen: loop or out is NULL");
     *out = NULL;
+    ax__net *n = ax__net_get(loop);
+    if (!n)
+        return ax_last_error()->code;
     ax_uri u;
     char canon[AX_URISTRLEN];
     int rc = ax__uri_canon(uri, &u, canon);
@@ -139,10 +140,10 @@ int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts,
     }
     s->loop = loop;
     s->io.fd = fd;
-    s->io.kind = AX__IO_SERVER;
+    s->io.kind = ax__kind_server;
     if (ax_sockname_uri(fd, s->address, sizeof s->address) < 0)
         snprintf(s->address, sizeof s->address, "%s", canon);
-    if ((rc = ax__io_set(loop, &s->io, AX_READABLE)) < 0) {
+    if ((rc = ax__io_set(loop, &s->io, AX__ACCEPT)) < 0) {
         if (rc == AX_EEXIST)
             ax__err(rc, "Failed to listen on \"%s\": fd %d is already watched by this loop",
                     canon, fd);
@@ -156,17 +157,11 @@ int ax_server_listen(ax_loop *loop, const char *uri, const ax_server_opts *opts,
         free(s);
         return rc;
     }
-    s->next = loop->servers;
-    loop->servers = s;
+    s->next = n->servers;
+    n->servers = s;
     ax__ref(loop);
-    if (s->o.idle_timeout_ms) {
-        /* The same step as ax__net_sweep() takes, and only ever sooner: a
-         * sweep already due later (another server's longer timeout) would
-         * let this server's idle connections live far past their limit. */
-        uint64_t step = s->o.idle_timeout_ms < 1000 ? s->o.idle_timeout_ms / 2 + 1 : 500;
-        if (!loop->next_sweep || loop->next_sweep > loop->now + step)
-            loop->next_sweep = loop->now + step;
-    }
+    if (s->o.idle_timeout_ms)
+        ax__net_sweep_update(n);
     *out = s;
     return 0;
 }
@@ -193,11 +188,6 @@ size_t ax_server_connection_count(const ax_server *s)
     return s->count;
 }
 
-static void free_server(void *arg)
-{
-    free(arg);
-}
-
 /* Removes the server's socket file unless it was replaced since (removed
  * and bound again by another listener, or swapped for another file): a
  * path is a name, and by now it may name something that is not ours. */
@@ -213,17 +203,27 @@ void ax_server_close(ax_server *s)
     if (!s || s->closed)
         return;
     ax_loop *loop = s->loop;
+    ax__net *n = ax__net_of(loop);
     s->closed = 1;
-    ax__io_forget(loop, &s->io);
+    s->owed = (uint8_t)ax__io_forget(loop, &s->io);
     close(s->io.fd);
     s->io.fd = -1;
     if (s->unlink_path)
         unlink_if_ours(s);
     if (s->retry)
         ax_timer_stop(s->retry);
-    /* Its connections live on as the loop's own. */
-    for (size_t i = 0; i < loop->nconns; i++) {
-        ax_conn *c = loop->conns[i];
+    s->retry = NULL;
+    /* Its connections live on as the loop's own; ones still shaking hands
+     * were never handed over, and nobody would take them now. */
+    for (size_t i = n->nconns; i-- > 0;) {
+        if (i >= n->nconns)
+            continue;
+        ax_conn *c = n->conns[i];
+        if (!(c->flags & CF_CLIENT) && c->owner.server == s && (c->flags & CF_OPENING))
+            ax_conn_close(c);
+    }
+    for (size_t i = 0; i < n->nconns; i++) {
+        ax_conn *c = n->conns[i];
         if (!(c->flags & CF_CLIENT) && c->owner.server == s) {
             if (s->o.high_water) {
                 ax__aux *a = ax__conn_aux(c);
@@ -234,15 +234,39 @@ void ax_server_close(ax_server *s)
             c->flags |= CF_CLIENT;
         }
     }
-    for (ax_server **pp = &loop->servers; *pp; pp = &(*pp)->next) {
+    for (ax_server **pp = &n->servers; *pp; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
             break;
         }
     }
     ax__unref(loop);
-    if (ax__defer(loop, free_server, s) < 0)
+    if (s->o.idle_timeout_ms)
+        ax__net_sweep_update(n);
+    /* Freed after the current callbacks (the accept that called
+     * on_connection may still look at it): the closing list; or, when the
+     * kernel still owes completions for it, after the last (they come in a
+     * later wait, so after these callbacks too). */
+    if (s->owed)
+        return;
+    s->next = n->closed_servers;
+    n->closed_servers = s;
+    ax__loop_flush_later(loop, ax__net_slot);
+}
+
+void ax__server_flush(ax__net *n)
+{
+    while (n->closed_servers) {
+        ax_server *s = n->closed_servers;
+        n->closed_servers = s->next;
         free(s);
+    }
+}
+
+static void server_released(ax_loop *loop, ax__io *io)
+{
+    (void)loop;
+    free(io);
 }
 
 void ax__server_conn_closed(ax_server *s)
@@ -258,7 +282,6 @@ static void retry_accept(ax_timer *t, void *arg)
 {
     (void)t;
     ax_server *s = arg;
-    s->retry = NULL; /* one-shot: freed by the loop after this returns */
     s->fd_paused = 0;
     update(s);
 }
@@ -269,10 +292,11 @@ static void out_of_fds(ax_server *s, int code)
 {
     s->fd_paused = 1;
     update(s);
-    if (!s->retry) {
-        s->retry = ax_timer_start(s->loop, EMFILE_RETRY_MS, 0, retry_accept, s);
-        if (s->retry)
-            ax_timer_set_ref(s->retry, 0);
+    if (s->retry) {
+        if (!ax_timer_active(s->retry))
+            ax_timer_again(s->retry, EMFILE_RETRY_MS, 0);
+    } else if ((s->retry = ax_timer_start(s->loop, EMFILE_RETRY_MS, 0, retry_accept, s))) {
+        ax_timer_set_ref(s->retry, 0);
     }
     if (!s->emfile_reported) {
         s->emfile_reported = 1;
@@ -291,86 +315,61 @@ static void tune(ax_server *s, int fd)
     }
 }
 
-void ax__server_io(ax_loop *loop, ax__io *io, unsigned revents)
+/* A new fd from the loop (accept4() on readiness backends, a multishot
+ * accept on io_uring), or the error that accepting met. */
+static void server_accepted(ax_loop *loop, ax__io *io, int fd)
 {
-    (void)revents;
-    ax_server *s = (ax_server *)((char *)io - offsetof(ax_server, io));
-    for (int i = 0; i < ACCEPT_BATCH && !s->closed && s->io.events; i++) {
-        int fd = accept4(s->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int e = errno;
-            if (e == EAGAIN || e == EINTR)
-                return;
-            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-                out_of_fds(s, -e);
-                return;
-            }
-            if (e == ECONNABORTED || e == EPROTO || e == EPERM)
-                continue; /* that connection is gone; others may wait */
-            report(s, -e, "Unable to accept new connection");
+    ax_server *s = (ax_server *)io;
+    if (fd < 0) {
+        if (fd == AX_EMFILE || fd == AX_ENFILE || fd == AX_ENOBUFS || fd == AX_ENOMEM)
+            out_of_fds(s, fd);
+        else if (fd != AX_ECONNABORTED && fd != AX_EPROTO && fd != AX_EPERM)
+            report(s, fd, "Unable to accept new connection");
+        /* else: that connection is gone; others may wait */
+        return;
+    }
+    s->emfile_reported = 0;
+    if (s->o.max_connections && s->count >= s->o.max_connections) {
+        close(fd);
+        report(s, AX_ECONNABORTED, "Connection closed because server reached connection limit");
+        return;
+    }
+    tune(s, fd);
+    ax_conn *c = ax__conn_new(loop, fd, s);
+    if (!c) {
+        close(fd);
+        report(s, ax_last_error()->code, "Unable to set up new connection");
+        return;
+    }
+    s->count++;
+    if (s->o.max_connections && s->o.pause_on_limit && s->count >= s->o.max_connections) {
+        s->limit_paused = 1;
+        update(s);
+    }
+    /* Filters (TLS, PROXY protocol) shake hands before the hand-over;
+     * the chain hands the connection over when the last one is ready. */
+    int rc = s->setup ? s->setup(s, c) : 0;
+    if (rc == 0 && c->aux && c->aux->top) {
+        ax__conn_update(c);
+        rc = ax__filter_start_all(c);
+        if (rc == 0)
             return;
-        }
-        s->emfile_reported = 0;
-        if (s->o.max_connections && s->count >= s->o.max_connections) {
-            close(fd);
-            report(s, AX_ECONNABORTED, "Connection closed because server reached connection limit");
-            continue;
-        }
-        tune(s, fd);
-        ax_conn *c = ax__conn_new(loop, fd, s);
-        if (!c) {
-            close(fd);
-            report(s, ax_last_error()->code, "Unable to set up new connection");
-            continue;
-        }
-        s->count++;
-        if (s->o.max_connections && s->o.pause_on_limit && s->count >= s->o.max_connections) {
-            s->limit_paused = 1;
-            update(s);
-        }
-        if (s->o.on_connection)
-            s->o.on_connection(s, c, s->o.arg);
-        else
-            ax_conn_close(c);
     }
+    if (rc < 0) {
+        ax__conn_fail(c, rc, "Unable to set up new connection");
+        return;
+    }
+    ax__conn_opened(c);
 }
 
-/* Closes connections idle longer than their server allows. */
-void ax__net_sweep(ax_loop *loop)
+void ax__server_open_failed(ax_server *s, const ax_error *err)
 {
-    uint32_t now = (uint32_t)loop->now;
-    uint64_t next = 0;
-    for (size_t i = loop->nconns; i-- > 0;) {
-        if (i >= loop->nconns)
-            continue;
-        ax_conn *c = loop->conns[i];
-        if ((c->flags & CF_CLIENT) || !c->owner.server->o.idle_timeout_ms)
-            continue;
-        uint32_t idle = now - c->last_active;
-        if (idle >= c->owner.server->o.idle_timeout_ms) {
-            ax_error e = {.code = AX_ETIMEDOUT};
-            ax__err(AX_ETIMEDOUT, "Connection idle for %u ms closed", idle);
-            memcpy(e.message, ax_last_error()->message, sizeof e.message);
-            if (c->ev->on_error)
-                c->ev->on_error(c, &e, c->arg);
-            ax_conn_close(c);
-        }
-    }
-    for (ax_server *s = loop->servers; s; s = s->next) {
-        if (!s->o.idle_timeout_ms)
-            continue;
-        uint64_t step = s->o.idle_timeout_ms < 1000 ? s->o.idle_timeout_ms / 2 + 1 : 500;
-        if (!next || loop->now + step < next)
-            next = loop->now + step;
-    }
-    loop->next_sweep = next;
+    if (!s->closed && s->o.on_error)
+        s->o.on_error(s, err, s->o.arg);
 }
 
-void ax__net_free_all(ax_loop *loop)
-{
-    while (loop->servers)
-        ax_server_close(loop->servers);
-    while (loop->nconns)
-        ax_conn_close(loop->conns[loop->nconns - 1]);
-    ax__connect_free_all(loop);
-}
+const ax__kind ax__server_kind = {
+    .name = "server",
+    .accepted = server_accepted,
+    .released = server_released,
+};

@@ -1,55 +1,28 @@
 /*
- * The bottom of a connection's filter chain. Each transport reads, writes
- * and shuts down for the connection; a TLS or PROXY-protocol filter will be
- * another row of the table whose functions call the row below, so
- * conn.c never branches on what the transport is.
+ * The raw transport under a connection's filters: how the bottom of the
+ * chain reads and writes the fd. A socket's reads come from the loop
+ * (AX__RECV: recv() on readiness backends, a provided buffer on io_uring);
+ * pipes, ttys and files (ax_conn_open) are read here on readiness. Writes
+ * of both go through here, from the direct write and from the queue.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/internal.h"
 #include "net/net.h"
-
-typedef struct transport {
-    ssize_t (*read)(ax_conn *c, void *buf, size_t len);
-    ssize_t (*writev)(ax_conn *c, const struct iovec *iov, int n);
-    int (*shutdown)(ax_conn *c);
-} transport;
-
-static ssize_t retry_result(ssize_t n)
-{
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN)
-        return AX_EAGAIN;
-    return -errno;
-}
 
 static ssize_t sock_read(ax_conn *c, void *buf, size_t len)
 {
-    ssize_t n;
-    do
-        n = recv(c->io.fd, buf, len, 0);
-    while (n < 0 && errno == EINTR);
-    return retry_result(n);
+    return ax__io_result(recv(c->io.fd, buf, len, 0));
 }
 
 static ssize_t sock_writev(ax_conn *c, const struct iovec *iov, int n)
 {
-    ssize_t w;
-    if (n == 1) {
-        do
-            w = send(c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-        while (w < 0 && errno == EINTR);
-    } else {
-        /* sendmsg, unlike writev, takes MSG_NOSIGNAL. */
-        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)n};
-        do
-            w = sendmsg(c->io.fd, &m, MSG_NOSIGNAL);
-        while (w < 0 && errno == EINTR);
-    }
-    return retry_result(w);
+    if (n == 1)
+        return ax__io_result(send(c->io.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL));
+    /* sendmsg, unlike writev, takes MSG_NOSIGNAL. */
+    struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)n};
+    return ax__io_result(sendmsg(c->io.fd, &m, MSG_NOSIGNAL));
 }
 
 static int sock_shutdown(ax_conn *c)
@@ -61,11 +34,7 @@ static int sock_shutdown(ax_conn *c)
  * that went away reported as EPIPE rather than a signal. */
 static ssize_t fd_read(ax_conn *c, void *buf, size_t len)
 {
-    ssize_t n;
-    do
-        n = read(c->io.fd, buf, len);
-    while (n < 0 && errno == EINTR);
-    return retry_result(n);
+    return ax__io_result(read(c->io.fd, buf, len));
 }
 
 static int out_fd(const ax_conn *c)
@@ -75,11 +44,7 @@ static int out_fd(const ax_conn *c)
 
 static ssize_t fd_writev(ax_conn *c, const struct iovec *iov, int n)
 {
-    ssize_t w;
-    do
-        w = ax__writev_nosigpipe(out_fd(c), iov, n);
-    while (w < 0 && errno == EINTR);
-    return retry_result(w);
+    return ax__io_result(ax__writev_nosigpipe(out_fd(c), iov, n));
 }
 
 static int fd_shutdown(ax_conn *c)
@@ -91,13 +56,20 @@ static int fd_shutdown(ax_conn *c)
      * systemd Accept=yes), and then close() alone sends no FIN. */
     if ((c->flags & CF_SPLIT) && c->aux->out.fd >= 0) {
         int fd = c->aux->out.fd;
-        ax__io_forget(ax__conn_loop(c), &c->aux->out);
+        if (ax__io_forget(ax__conn_loop(c), &c->aux->out))
+            c->owed++;
         shutdown(fd, SHUT_WR); /* ENOTSOCK for a pipe or file: nothing to do */
         close(fd);
         c->aux->out.fd = -1;
     }
     return 0;
 }
+
+typedef struct transport {
+    ssize_t (*read)(ax_conn *c, void *buf, size_t len);
+    ssize_t (*writev)(ax_conn *c, const struct iovec *iov, int n);
+    int (*shutdown)(ax_conn *c);
+} transport;
 
 static const transport transports[] = {
     [TP_SOCKET] = {sock_read, sock_writev, sock_shutdown},

@@ -227,8 +227,7 @@ static void idle_check(ax_timer *t, void *arg)
         ax_timer_again(t, s->o.idle_ms - idle, 0);
         return;
     }
-    s->idle = NULL; /* a one-shot timer: the loop frees it */
-    s->failed = true;
+    s->failed = true; /* the timer stays (inactive) until the session ends */
     char msg[128];
     snprintf(msg, sizeof msg, "Connection idle for %" PRIu32 " ms closed (ETIMEDOUT)",
              s->o.idle_ms);

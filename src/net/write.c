@@ -1,0 +1,256 @@
+/* The write path: a direct write first, the write queue (with its
+ * high-water mark) for what the socket did not take, flushing on
+ * writability, and half-close after the flush. The filter chain sits above
+ * this: what a filter passes down ends here, in ax__conn_raw_writev(). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "net/filter.h"
+
+#define DEFAULT_HIGH_WATER (64 * 1024)
+#define WBUF_MIN (16 * 1024)
+#define MAX_IOV 64
+
+size_t ax__conn_high_water(const ax_conn *c)
+{
+    if (c->aux && c->aux->high_water)
+        return c->aux->high_water;
+    if (!(c->flags & CF_CLIENT) && c->owner.server->o.high_water)
+        return c->owner.server->o.high_water;
+    return DEFAULT_HIGH_WATER;
+}
+
+size_t ax_conn_buffered(const ax_conn *c)
+{
+    return c->aux ? c->aux->queued : 0;
+}
+
+void ax_conn_set_high_water(ax_conn *c, size_t bytes)
+{
+    ax__aux *a = ax__conn_aux(c);
+    if (a)
+        a->high_water = bytes ? bytes : DEFAULT_HIGH_WATER;
+}
+
+static uint32_t stamp(const ax_conn *c)
+{
+    return (uint32_t)ax__loop_now(ax__conn_loop(c));
+}
+
+/* Both directions are done: nothing more can happen. */
+static void maybe_finish(ax_conn *c)
+{
+    if ((c->flags & CF_RD_EOF) && (c->flags & CF_WR_SHUT))
+        ax_conn_close(c);
+}
+
+static void shut_write(ax_conn *c)
+{
+    c->flags |= CF_WR_SHUT;
+    c->flags &= (uint16_t)~CF_SHUT_PENDING;
+    ax__tp_shutdown(c);
+    maybe_finish(c);
+}
+
+/* Writes as much of the queue as the socket takes. Returns 0, or a
+ * negative code after which the connection must fail. */
+static int flush(ax_conn *c)
+{
+    ax__aux *a = c->aux;
+    while (a && a->head) {
+        struct iovec iov[MAX_IOV];
+        int n = 0;
+        for (ax__wbuf *b = a->head; b && n < MAX_IOV; b = b->next, n++) {
+            iov[n].iov_base = b->data + b->off;
+            iov[n].iov_len = b->len - b->off;
+        }
+        ssize_t w = ax__tp_writev(c, iov, n);
+        if (w == AX_EAGAIN)
+            break;
+        if (w < 0)
+            return (int)w;
+        a->queued -= (size_t)w;
+        size_t left = (size_t)w;
+        while (left && a->head) {
+            ax__wbuf *b = a->head;
+            size_t in_b = b->len - b->off;
+            if (left < in_b) {
+                b->off += left;
+                break;
+            }
+            left -= in_b;
+            a->head = b->next;
+            if (!a->head)
+                a->tail = NULL;
+            free(b);
+        }
+    }
+    return 0;
+}
+
+/* Appends bytes to the queue, filling the tail buffer first. */
+static int enqueue(ax_conn *c, const struct iovec *iov, int n, size_t skip)
+{
+    ax__aux *a = ax__conn_aux(c);
+    if (!a)
+        return AX_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const char *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        p += skip;
+        len -= skip;
+        skip = 0;
+        while (len) {
+            ax__wbuf *t = a->tail;
+            if (!t || t->len == t->cap) {
+                size_t cap = len > WBUF_MIN ? len : WBUF_MIN;
+                t = malloc(sizeof *t + cap);
+                if (!t)
+                    return AX_ENOMEM;
+                t->next = NULL;
+                t->off = t->len = 0;
+                t->cap = cap;
+                if (a->tail)
+                    a->tail->next = t;
+                else
+                    a->head = t;
+                a->tail = t;
+            }
+            size_t k = t->cap - t->len < len ? t->cap - t->len : len;
+            memcpy(t->data + t->len, p, k);
+            t->len += k;
+            a->queued += k;
+            p += k;
+            len -= k;
+        }
+    }
+    return 0;
+}
+
+/* What follows a direct write of `total` bytes that returned w: queue the
+ * rest, or fail the connection (its on_error comes after the callbacks:
+ * never inside this write call). */
+static int after_write(ax_conn *c, const struct iovec *iov, int n, size_t total, ssize_t w)
+{
+    size_t done = 0;
+    if (w >= 0) {
+        done = (size_t)w;
+        c->last_active = stamp(c);
+        if (done == total)
+            return 1;
+    } else if (w != AX_EAGAIN) {
+        ax__conn_fail(c, (int)w, "Unable to write to stream");
+        return (int)w;
+    }
+    if (enqueue(c, iov, n, done) < 0)
+        return ax__err(AX_ENOMEM, "write: out of memory queueing %zu bytes", total - done);
+    ax__conn_update(c);
+    if (c->aux->queued < ax__conn_high_water(c))
+        return 1;
+    c->flags |= CF_DRAIN;
+    return 0;
+}
+
+int ax__conn_raw_writev(ax_conn *c, const struct iovec *iov, int n)
+{
+    if (c->flags & (CF_CLOSED | CF_WR_SHUT))
+        return ax__err(AX_EPIPE, "write on a closed connection");
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return 1;
+    if (c->aux && c->aux->queued) {
+        /* Behind queued bytes: order is kept by queueing these too. */
+        return after_write(c, iov, n, total, 0);
+    }
+    /* Nothing queued: write straight from the caller's memory, and copy
+     * only what the socket did not take. */
+    return after_write(c, iov, n, total, ax__tp_writev(c, iov, n > IOV_MAX ? IOV_MAX : n));
+}
+
+static int refuse(const ax_conn *c)
+{
+    return ax__err(AX_EPIPE, "write on %s connection",
+                   (c->flags & CF_CLOSED) ? "a closed" : "an ended");
+}
+
+int ax_conn_writev(ax_conn *c, const struct iovec *iov, int n)
+{
+    if (c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT))
+        return refuse(c);
+    if (n < 0 || (n > 0 && !iov))
+        return ax__err(AX_EINVAL, "write: bad iovec");
+    if (c->aux && c->aux->top)
+        return ax__chain_send(c, iov, n);
+    return ax__conn_raw_writev(c, iov, n);
+}
+
+int ax_conn_write(ax_conn *c, const void *data, size_t len)
+{
+    struct iovec v = {.iov_base = (void *)(uintptr_t)data, .iov_len = len};
+    /* The common case costs one send(): a plain socket, nothing queued,
+     * no filter. */
+    if (c->tp == TP_SOCKET && len && !(c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT)) &&
+        !(c->aux && (c->aux->queued || c->aux->top))) {
+        ssize_t w = send(c->io.fd, data, len, MSG_NOSIGNAL);
+        if (w == (ssize_t)len) {
+            c->last_active = stamp(c);
+            return 1;
+        }
+        return after_write(c, &v, 1, len, ax__io_result(w));
+    }
+    return ax_conn_writev(c, &v, 1);
+}
+
+void ax__conn_raw_end(ax_conn *c)
+{
+    if (c->flags & (CF_CLOSED | CF_WR_SHUT))
+        return;
+    if (c->aux && c->aux->queued)
+        c->flags |= CF_SHUT_PENDING; /* shut down when the flush completes */
+    else
+        shut_write(c);
+}
+
+void ax_conn_end(ax_conn *c)
+{
+    if (c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT))
+        return;
+    c->flags |= CF_ENDING; /* no more writes from the user */
+    if (c->aux && c->aux->top)
+        ax__chain_end(c); /* the filters end their streams, then the socket */
+    else
+        ax__conn_raw_end(c);
+}
+
+void ax__conn_writable(ax_conn *c)
+{
+    if (c->flags & CF_CLOSED)
+        return;
+    int rc = flush(c);
+    if (rc < 0) {
+        ax__conn_fail(c, rc, "Unable to write to stream");
+        return;
+    }
+    c->last_active = stamp(c);
+    size_t q = c->aux ? c->aux->queued : 0;
+    if (q == 0 && (c->flags & CF_SHUT_PENDING))
+        shut_write(c);
+    if (c->flags & CF_CLOSED)
+        return;
+    ax__conn_update(c);
+    if ((c->flags & CF_DRAIN) && q < ax__conn_high_water(c)) {
+        c->flags &= (uint16_t)~CF_DRAIN;
+        if (c->aux && c->aux->pipe_src)
+            ax__pipe_drain(c);
+        else if (c->ev->on_drain)
+            c->ev->on_drain(c, c->arg);
+    }
+}
