@@ -47,8 +47,8 @@ typedef struct ax__backend {
 extern const ax__backend ax__epoll_backend;
 extern const ax__backend ax__poll_backend;
 
-/* Entry points for the backends. */
-void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents);
+/* Entry points for the backends (ax__io_ready, the readiness one, is
+ * inline in loop_impl.h). */
 void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n);
 void ax__io_accepted(ax_loop *loop, ax__io *io, int fd);
 void ax__io_released(ax_loop *loop, ax__io *io);

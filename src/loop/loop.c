@@ -363,33 +363,11 @@ int ax__io_forget(ax_loop *loop, ax__io *io)
     return owed;
 }
 
-/* A readiness backend's report; for ios that want their bytes or new fds
- * the loop performs the recv() or accept4() here, so their kinds hear the
- * same entry points a completion backend calls. */
-void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents)
+/* The accept4() calls for an io that wants new fds on a readiness backend
+ * (the rest of ax__io_ready is inline in loop_impl.h). */
+void ax__io_accept_ready(ax_loop *loop, ax__io *io)
 {
-    if (io->fd < 0)
-        return; /* closed earlier in this batch; freed after it */
     const ax__kind *k = ax__kinds[io->kind];
-    unsigned want = io->want;
-    if (!(want & (AX__RECV | AX__ACCEPT))) {
-        k->ready(loop, io, revents);
-        return;
-    }
-    if ((want & AX_WRITABLE) && (revents & (AX_WRITABLE | AX_FDERROR))) {
-        k->ready(loop, io, revents & (AX_WRITABLE | AX_FDERROR | AX_HANGUP));
-        if (io->fd < 0)
-            return;
-    }
-    if (!(revents & AX_READABLE))
-        return;
-    if (io->want & AX__RECV) {
-        ssize_t n = recv(io->fd, loop->rbuf, AX__READ_BUF, 0);
-        if (n < 0 && (n = ax__io_result(n)) == AX_EAGAIN)
-            return;
-        k->received(loop, io, loop->rbuf, n);
-        return;
-    }
     for (int i = 0; i < ACCEPT_BATCH && (io->want & AX__ACCEPT) && io->fd >= 0; i++) {
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -404,16 +382,18 @@ void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents)
 
 void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n)
 {
-    if (io->fd >= 0 && (io->want & AX__RECV))
+    /* Also after the owner stopped asking (a pause): bytes already read
+     * are never dropped; the owner holds them. */
+    if (io->fd >= 0)
         ax__kinds[io->kind]->received(loop, io, data, n);
 }
 
 void ax__io_accepted(ax_loop *loop, ax__io *io, int fd)
 {
-    if (io->fd >= 0 && (io->want & AX__ACCEPT))
+    if (io->fd >= 0)
         ax__kinds[io->kind]->accepted(loop, io, fd);
     else if (fd >= 0)
-        close(fd); /* accepted as the server stopped: nobody wants it */
+        close(fd); /* accepted as the server closed: nobody wants it */
 }
 
 void ax__io_released(ax_loop *loop, ax__io *io)

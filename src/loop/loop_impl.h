@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "loop/backend.h"
 
@@ -64,6 +65,49 @@ struct ax_loop {
     char *rbuf;          /* the shared read buffer, AX__READ_BUF bytes */
     ax_loop_opts opts;   /* as given (sizes for completion backends) */
 };
+
+void ax__io_accept_ready(ax_loop *loop, ax__io *io);
+
+/*
+ * A readiness backend's report for io. For an io that wants its bytes or
+ * new fds, the loop performs the recv() or accept4() here, so its kind
+ * hears the same entry points a completion backend calls. Inline: this is
+ * the per-event hot path of epoll and poll.
+ */
+static inline void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    if (io->fd < 0)
+        return; /* closed earlier in this batch; freed after it */
+    const ax__kind *k = ax__kinds[io->kind];
+    unsigned want = io->want;
+    if (want == AX__RECV && revents == AX_READABLE) {
+        /* The common event: a connection's bytes. */
+        ssize_t n = recv(io->fd, loop->rbuf, AX__READ_BUF, 0);
+        if (n >= 0 || (n = ax__io_result(n)) != AX_EAGAIN)
+            k->received(loop, io, loop->rbuf, n);
+        return;
+    }
+    if (!(want & (AX__RECV | AX__ACCEPT))) {
+        k->ready(loop, io, revents);
+        return;
+    }
+    if ((want & AX_WRITABLE) && (revents & (AX_WRITABLE | AX_FDERROR))) {
+        k->ready(loop, io, revents & (AX_WRITABLE | AX_FDERROR | AX_HANGUP));
+        if (io->fd < 0)
+            return;
+        want = io->want;
+    }
+    if (!(revents & AX_READABLE))
+        return;
+    if (want & AX__RECV) {
+        ssize_t n = recv(io->fd, loop->rbuf, AX__READ_BUF, 0);
+        if (n < 0 && (n = ax__io_result(n)) == AX_EAGAIN)
+            return;
+        k->received(loop, io, loop->rbuf, n);
+    } else if (want & AX__ACCEPT) {
+        ax__io_accept_ready(loop, io);
+    }
+}
 
 /* Timers (timer.c). */
 int ax__timer_next(const ax_loop *loop); /* ms to the earliest, 0 if due, -1 if none */

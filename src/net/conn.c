@@ -12,11 +12,6 @@
 
 static const ax_conn_events no_events;
 
-ax_loop *ax__conn_loop(const ax_conn *c)
-{
-    return (c->flags & CF_CLIENT) ? c->owner.loop : c->owner.server->loop;
-}
-
 ax_loop *ax_conn_loop(const ax_conn *c)
 {
     return ax__conn_loop(c);
@@ -486,8 +481,15 @@ void ax__conn_deliver(ax_conn *c, const char *data, size_t n)
 }
 
 /* Bytes (n > 0), the end (0) or an error (< 0) from the socket or fd. */
-static void received(ax_conn *c, const char *data, ssize_t n)
+static inline void received(ax_conn *c, const char *data, ssize_t n)
 {
+    /* The per-event hot path: a plain connection, reading, bytes. */
+    if (n > 0 && !c->aux && !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED))) {
+        c->last_active = stamp(ax__conn_loop(c));
+        if (c->ev->on_data)
+            c->ev->on_data(c, data, (size_t)n, c->arg);
+        return;
+    }
     if (n < 0) {
         ax__conn_fail(c, (int)n, "Unable to read from stream");
         return;

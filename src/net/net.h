@@ -96,6 +96,11 @@ struct ax_server {
     char address[AX_URISTRLEN];
 };
 
+static inline ax_loop *ax__conn_loop(const ax_conn *c)
+{
+    return (c->flags & CF_CLIENT) ? c->owner.loop : c->owner.server->loop;
+}
+
 /* The net layer's state on one loop (a slot of the loop, see loop/io.h). */
 typedef struct ax__net {
     ax_loop *loop;
@@ -127,7 +132,6 @@ static inline ax__net *ax__net_of(ax_loop *loop)
     return (ax__net *)ax__loop_slot(loop, ax__net_slot);
 }
 
-ax_loop *ax__conn_loop(const ax_conn *c);
 
 /* Creates a connection for a connected, non-blocking fd. server may be
  * NULL (a client connection). Returns NULL with ax_last_error() set. */

@@ -192,21 +192,31 @@ int ax_conn_writev(ax_conn *c, const struct iovec *iov, int n)
     return ax__conn_raw_writev(c, iov, n);
 }
 
-int ax_conn_write(ax_conn *c, const void *data, size_t len)
+/* ax_conn_write() past its fast path: w is the direct send()'s result, or
+ * AX_EAGAIN when there was none (a queue, a filter, a pipe). */
+__attribute__((noinline)) static int write_rest(ax_conn *c, const void *data, size_t len,
+                                                ssize_t w, int sent)
 {
     struct iovec v = {.iov_base = (void *)(uintptr_t)data, .iov_len = len};
+    if (!sent)
+        return ax_conn_writev(c, &v, 1);
+    return after_write(c, &v, 1, len, ax__io_result(w));
+}
+
+int ax_conn_write(ax_conn *c, const void *data, size_t len)
+{
     /* The common case costs one send(): a plain socket, nothing queued,
-     * no filter. */
+     * no filter. The rest is out of line, so this stays small. */
     if (c->tp == TP_SOCKET && len && !(c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT)) &&
-        !(c->aux && (c->aux->queued || c->aux->top))) {
+        !c->aux) {
         ssize_t w = send(c->io.fd, data, len, MSG_NOSIGNAL);
         if (w == (ssize_t)len) {
             c->last_active = stamp(c);
             return 1;
         }
-        return after_write(c, &v, 1, len, ax__io_result(w));
+        return write_rest(c, data, len, w, 1);
     }
-    return ax_conn_writev(c, &v, 1);
+    return write_rest(c, data, len, 0, 0);
 }
 
 void ax__conn_raw_end(ax_conn *c)
