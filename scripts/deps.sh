@@ -3,7 +3,7 @@
 # machine lacks. usage: scripts/deps.sh build|test|fuzz|bench
 # (test and bench include build). Runs apt-get only when something is missing.
 set -eu
-build="cmake ninja-build gcc clang pkg-config make binutils"
+build="cmake ninja-build gcc clang pkg-config make binutils liburing-dev"
 test="$build socat ncat netcat-openbsd iproute2 kmod valgrind libclang-rt-14-dev curl wrk"
 bench="$build libuv1-dev libevent-dev wrk valgrind util-linux"
 case "${1:-build}" in

@@ -12,10 +12,13 @@
  * callback is freed after the callbacks return, so touching it until then
  * is safe; closing never allocates, so it cannot fail.
  *
- * Backends: "epoll" (default on Linux) and "poll" (portable fallback),
- * chosen at ax_loop_new() or forced with AXON_BACKEND=epoll|poll in the
- * environment. A completion-based io_uring backend is designed in (see
- * src/loop/backend.h) and arrives in a later release.
+ * Backends: "io_uring" (the default where the kernel allows it: a
+ * completion backend with multishot accept and multishot recv into a ring
+ * of buffers the loop provides), "epoll" (the fallback when io_uring is
+ * refused -- an old kernel, a seccomp filter as in Docker, or
+ * kernel.io_uring_disabled) and "poll" (portable). Chosen at ax_loop_new(),
+ * or forced with ax_loop_opts.backend or AXON_BACKEND=io_uring|epoll|poll.
+ * Everything below behaves the same on each.
  */
 #ifndef AXON_LOOP_H
 #define AXON_LOOP_H
@@ -35,13 +38,23 @@ typedef struct ax_signal ax_signal;
 typedef struct ax_watch ax_watch;
 
 typedef struct ax_loop_opts {
-    const char *backend; /* NULL or "auto", "epoll", "poll"; AXON_BACKEND overrides "auto" */
+    /* NULL or "auto" (io_uring, else epoll), "io_uring", "epoll", "poll";
+     * AXON_BACKEND overrides "auto". A backend named here must start, or
+     * ax_loop_new() fails saying why (no silent fallback). */
+    const char *backend;
+    /* io_uring sizes; 0 picks the default. Rounded up to powers of two. */
+    unsigned uring_entries;    /* submission queue entries (512; completions: 8x) */
+    unsigned recv_buffers;     /* provided receive buffers shared by the loop (256) */
+    unsigned recv_buffer_size; /* bytes each (16384) */
 } ax_loop_opts;
 
 /*
  * A new loop; opts may be NULL. Returns NULL on failure with the reason in
- * ax_last_error() (unknown backend name, out of fds, ...). The caller owns
- * the loop and frees it with ax_loop_free().
+ * ax_last_error() (unknown backend name, a named backend that cannot start,
+ * out of fds, ...). The caller owns the loop and frees it with
+ * ax_loop_free(). On io_uring, the thread that first runs the loop becomes
+ * the ring's only submitter (IORING_SETUP_SINGLE_ISSUER), so a loop may be
+ * made on one thread and run on another, but then only there.
  */
 AX_EXTERN ax_loop *ax_loop_new(const ax_loop_opts *opts);
 
@@ -77,8 +90,13 @@ AX_EXTERN int ax_loop_post(ax_loop *loop, void (*fn)(void *arg), void *arg);
  */
 AX_EXTERN int ax_loop_defer(ax_loop *loop, void (*fn)(void *arg), void *arg);
 
-/* "epoll" or "poll". Static string. */
+/* "io_uring", "epoll" or "poll". Static string. */
 AX_EXTERN const char *ax_loop_backend(const ax_loop *loop);
+
+/* Why "auto" fell back from io_uring to epoll ("io_uring: setting up a ring
+ * failed: Operation not permitted (EPERM)"), or NULL when it did not. The
+ * string belongs to the loop. */
+AX_EXTERN const char *ax_loop_backend_note(const ax_loop *loop);
 
 /* Monotonic milliseconds, cached when the loop last woke from waiting for
  * I/O (every backend refreshes it before it runs any callback). */
@@ -92,7 +110,8 @@ AX_EXTERN void ax_loop_update_time(ax_loop *loop);
  * this loop can be embedded into another program's loop: watch the fd
  * there, sleep no longer than ax_loop_timeout() (timers and deferred calls
  * do not make the fd readable), and call ax_loop_run_once(loop, 0) when it
- * is readable or the timeout passes. AX_ENOTSUP on the poll backend.
+ * is readable or the timeout passes. On io_uring this is the ring's fd
+ * (readable when completions wait); AX_ENOTSUP on the poll backend.
  */
 AX_EXTERN int ax_loop_fd(const ax_loop *loop);
 

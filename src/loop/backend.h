@@ -30,8 +30,7 @@ typedef struct ax__backend {
     void (*fini)(ax_loop *loop);
     /* Makes the kernel watch io for want (io->want is updated by the
      * caller after success). 0 = stop watching, io stays registered or
-     * not as the backend likes. AX_EPERM: an fd epoll refuses (a regular
-     * file); the loop then polls it by hand. */
+     * not as the backend likes. io->bstate is the backend's own. */
     int (*set)(ax_loop *loop, ax__io *io, unsigned want);
     /* Forgets io before its fd is closed; returns 1 if completions are
      * still owed (completion backends). */
@@ -42,14 +41,27 @@ typedef struct ax__backend {
      * forgotten io (each ends in ax__io_released), before the layers free
      * their state at ax_loop_free. NULL for readiness backends. */
     void (*drain)(ax_loop *loop);
+    /* 1 when the next wait has something to report at once (epoll's
+     * regular files, always ready): the loop must not sleep. May be NULL. */
+    int (*busy)(const ax_loop *loop);
+    /* Completion backends: 1 while operations wait to be submitted, which
+     * the next wait does; an embedding host must not sleep on the loop's
+     * fd before it (ax_loop_timeout says 0). submit() hands them over
+     * without waiting (when ax_loop_run returns). May be NULL. */
+    int (*unsubmitted)(const ax_loop *loop);
+    void (*submit)(ax_loop *loop);
 } ax__backend;
 
 extern const ax__backend ax__epoll_backend;
 extern const ax__backend ax__poll_backend;
+extern const ax__backend ax__uring_backend;
 
 /* Entry points for the backends (ax__io_ready, the readiness one, is
  * inline in loop_impl.h). */
 void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n);
+/* Readiness a completion backend polled for (AX_READABLE / AX_WRITABLE
+ * only: no recv or accept is performed). */
+void ax__io_polled(ax_loop *loop, ax__io *io, unsigned revents);
 void ax__io_accepted(ax_loop *loop, ax__io *io, int fd);
 void ax__io_released(ax_loop *loop, ax__io *io);
 

@@ -1,5 +1,6 @@
 /* The loop: backends, the kinds and layers registered by the layers above,
  * dispatch, iteration, deferred calls, cross-thread posts, stop, free. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -67,31 +68,64 @@ int ax__layer_register(const ax__layer *layer)
 
 /* ------------------------------------------------------------ backends */
 
-static const ax__backend *pick_backend(const char *name)
+static const ax__backend *const backends[] = {&ax__uring_backend, &ax__epoll_backend,
+                                                &ax__poll_backend};
+
+static const ax__backend *find_backend(const char *name)
 {
-    if (!name || strcmp(name, "auto") == 0 || strcmp(name, "") == 0) {
-        const char *env = getenv("AXON_BACKEND");
-        if (env && *env && strcmp(env, "auto") != 0)
-            name = env;
-        else
-            return &ax__epoll_backend;
-    }
-    if (strcmp(name, "epoll") == 0)
-        return &ax__epoll_backend;
-    if (strcmp(name, "poll") == 0)
-        return &ax__poll_backend;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(name, backends[i]->name) == 0)
+            return backends[i];
     return NULL;
+}
+
+/* The backend's state set up on loop, or an error with its message; a
+ * failed init leaves nothing behind. */
+static int start_backend(ax_loop *loop, const ax__backend *be)
+{
+    loop->be = be;
+    loop->bfd = -1;
+    loop->b = NULL;
+    int rc = be->init(loop, &loop->opts);
+    if (rc < 0) {
+        be->fini(loop);
+        loop->b = NULL;
+        loop->bfd = -1;
+    }
+    return rc;
+}
+
+/* "auto" tries io_uring and falls back to epoll when the kernel (or a
+ * seccomp filter, or kernel.io_uring_disabled) refuses it; a backend
+ * named in opts or AXON_BACKEND must start or the loop is not made. */
+static int pick_backend(ax_loop *loop, const char *want)
+{
+    const char *name = want;
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        const char *env = getenv("AXON_BACKEND");
+        name = env && *env && strcmp(env, "auto") != 0 ? env : NULL;
+    }
+    if (name) {
+        const ax__backend *be = find_backend(name);
+        if (!be)
+            return ax__err(AX_EINVAL, "unknown loop backend \"%s\" (want io_uring, epoll or poll)",
+                           name);
+        int rc = start_backend(loop, be);
+        if (rc < 0) {
+            char why[AX_ERROR_MAX];
+            snprintf(why, sizeof why, "%s", ax_last_error()->message);
+            ax__err(rc, "new loop: the %s backend cannot start: %s", name, why);
+        }
+        return rc;
+    }
+    if (start_backend(loop, &ax__uring_backend) == 0)
+        return 0;
+    snprintf(loop->fallback, sizeof loop->fallback, "%s", ax_last_error()->message);
+    return start_backend(loop, &ax__epoll_backend);
 }
 
 ax_loop *ax_loop_new(const ax_loop_opts *opts)
 {
-    const char *want = opts ? opts->backend : NULL;
-    const ax__backend *be = pick_backend(want);
-    if (!be) {
-        ax__err(AX_EINVAL, "unknown loop backend \"%s\" (want epoll or poll)",
-                want && *want && strcmp(want, "auto") ? want : getenv("AXON_BACKEND"));
-        return NULL;
-    }
     ax_loop *loop = calloc(1, sizeof *loop);
     char *rbuf = malloc(AX__READ_BUF);
     if (!loop || !rbuf) {
@@ -103,8 +137,6 @@ ax_loop *ax_loop_new(const ax_loop_opts *opts)
     if (opts)
         loop->opts = *opts;
     loop->rbuf = rbuf;
-    loop->be = be;
-    loop->bfd = -1;
     loop->wake.fd = -1;
     loop->wake.kind = AX__KIND_WAKE;
     loop->sigio.fd = -1;
@@ -112,8 +144,10 @@ ax_loop *ax_loop_new(const ax_loop_opts *opts)
     sigemptyset(&loop->sigmask);
     pthread_mutex_init(&loop->post_mu, NULL);
     loop->head.now = (uint64_t)ax__now_ms();
-    if (be->init(loop, &loop->opts) < 0)
+    if (pick_backend(loop, opts ? opts->backend : NULL) < 0) {
+        loop->be = NULL;
         goto fail;
+    }
     loop->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (loop->wake.fd < 0) {
         ax__syserr(ax__errno(), "new loop: eventfd failed");
@@ -127,7 +161,8 @@ fail:
         ax__io_forget(loop, &loop->wake);
         close(loop->wake.fd);
     }
-    be->fini(loop);
+    if (loop->be)
+        loop->be->fini(loop);
     pthread_mutex_destroy(&loop->post_mu);
     free(loop->rbuf);
     free(loop);
@@ -137,6 +172,11 @@ fail:
 const char *ax_loop_backend(const ax_loop *loop)
 {
     return loop->be->name;
+}
+
+const char *ax_loop_backend_note(const ax_loop *loop)
+{
+    return loop->fallback[0] ? loop->fallback : NULL;
 }
 
 uint64_t ax_loop_now(const ax_loop *loop)
@@ -171,6 +211,12 @@ char *ax__loop_rbuf(ax_loop *loop)
 static int work_pending(const ax_loop *loop)
 {
     return loop->defers.head != NULL || loop->head.flush != 0;
+}
+
+/* ... or before an embedding host may sleep on ax_loop_fd(). */
+static int submit_pending(const ax_loop *loop)
+{
+    return loop->be->unsubmitted && loop->be->unsubmitted(loop);
 }
 
 int ax_loop_alive(const ax_loop *loop)
@@ -317,48 +363,15 @@ static void run_closing(ax_loop *loop)
 
 int ax__io_set(ax_loop *loop, ax__io *io, unsigned want)
 {
-    if (io->bstate & AX__B_ALWAYS) {
-        io->want = (uint8_t)want;
-        return 0;
-    }
     int rc = loop->be->set(loop, io, want);
-    if (rc == 0) {
+    if (rc == 0)
         io->want = (uint8_t)want;
-        return 0;
-    }
-    if (rc != AX_EPERM || (want & (AX__RECV | AX__ACCEPT)))
-        return rc;
-    /* epoll cannot watch regular files (they are always ready); poll them
-     * by hand every iteration instead. */
-    if (loop->nalways == loop->capalways) {
-        size_t cap = loop->capalways ? loop->capalways * 2 : 4;
-        ax__io **a = realloc(loop->always, cap * sizeof *a);
-        if (!a)
-            return ax__err(AX_ENOMEM, "watch fd %d: out of memory", io->fd);
-        loop->always = a;
-        loop->capalways = cap;
-    }
-    loop->always[loop->nalways++] = io;
-    io->bstate |= AX__B_ALWAYS;
-    io->want = (uint8_t)want;
-    ax_clear_error();
-    return 0;
+    return rc;
 }
 
 int ax__io_forget(ax_loop *loop, ax__io *io)
 {
-    int owed = 0;
-    if (io->bstate & AX__B_ALWAYS) {
-        for (size_t i = 0; i < loop->nalways; i++) {
-            if (loop->always[i] == io) {
-                loop->always[i] = loop->always[--loop->nalways];
-                break;
-            }
-        }
-        io->bstate &= (uint8_t)~AX__B_ALWAYS;
-    } else {
-        owed = loop->be->forget(loop, io);
-    }
+    int owed = loop->be->forget(loop, io);
     io->want = 0;
     return owed;
 }
@@ -396,6 +409,12 @@ void ax__io_accepted(ax_loop *loop, ax__io *io, int fd)
         close(fd); /* accepted as the server closed: nobody wants it */
 }
 
+void ax__io_polled(ax_loop *loop, ax__io *io, unsigned revents)
+{
+    if (io->fd >= 0)
+        ax__kinds[io->kind]->ready(loop, io, revents);
+}
+
 void ax__io_released(ax_loop *loop, ax__io *io)
 {
     const ax__kind *k = ax__kinds[io->kind];
@@ -405,21 +424,19 @@ void ax__io_released(ax_loop *loop, ax__io *io)
 
 /* --------------------------------------------------------- iteration */
 
-/* An always-ready io (a regular file on epoll) only counts as pending work
- * while it asks for events: a paused one must not make the loop spin. */
-static int always_pending(const ax_loop *loop)
+/* The backend has something to report without waiting (epoll's regular
+ * files, always ready). */
+static int backend_busy(const ax_loop *loop)
 {
-    for (size_t i = 0; i < loop->nalways; i++)
-        if (loop->always[i]->want)
-            return 1;
-    return 0;
+    return loop->be->busy && loop->be->busy(loop);
 }
 
 static int wait_timeout(ax_loop *loop, int timeout_ms)
 {
-    if (atomic_load(&loop->stop))
+    if (atomic_load(&loop->stop) || work_pending(loop) || backend_busy(loop))
         return 0;
-    int t = ax_loop_timeout(loop);
+    /* (Unsubmitted operations go in with this very wait.) */
+    int t = ax__timer_next(loop);
     if (timeout_ms < 0)
         return t;
     return t >= 0 && t < timeout_ms ? t : timeout_ms;
@@ -427,21 +444,9 @@ static int wait_timeout(ax_loop *loop, int timeout_ms)
 
 int ax_loop_timeout(const ax_loop *loop)
 {
-    if (work_pending(loop) || always_pending(loop))
+    if (work_pending(loop) || backend_busy(loop) || submit_pending(loop))
         return 0;
     return ax__timer_next(loop);
-}
-
-static void poll_always(ax_loop *loop)
-{
-    /* Iterate by index from the end: a callback may forget itself. */
-    for (size_t i = loop->nalways; i-- > 0;) {
-        if (i >= loop->nalways)
-            continue;
-        ax__io *io = loop->always[i];
-        if (io->want)
-            ax__io_ready(loop, io, io->want & (AX_READABLE | AX_WRITABLE));
-    }
 }
 
 int ax_loop_run_once(ax_loop *loop, int timeout_ms)
@@ -451,14 +456,18 @@ int ax_loop_run_once(ax_loop *loop, int timeout_ms)
     loop->depth++;
     int rc = loop->be->wait(loop, wait_timeout(loop, timeout_ms));
     if (rc >= 0) {
-        if (loop->nalways)
-            poll_always(loop);
         ax__timer_run(loop);
         run_closing(loop);
         if (loop->defers.head) {
             run_defers(loop);
             run_closing(loop);
         }
+        /* A non-blocking iteration is how an embedding host drives the
+         * loop: hand over what the callbacks queued (re-armed polls), so
+         * the host can sleep on ax_loop_fd() until it completes. The
+         * blocking run submits it with its next wait instead. */
+        if (timeout_ms == 0 && loop->be->submit && submit_pending(loop))
+            loop->be->submit(loop);
     }
     loop->depth--;
     return rc < 0 ? rc : ax_loop_alive(loop);
@@ -476,6 +485,11 @@ int ax_loop_run(ax_loop *loop)
             return rc;
     }
     atomic_store(&loop->stop, 0);
+    /* What the last callbacks asked of the kernel (a closed socket's
+     * cancels, which let it really close) goes in now, not whenever the
+     * loop next runs. */
+    if (loop->be->submit && submit_pending(loop))
+        loop->be->submit(loop);
     return 0;
 }
 
@@ -542,7 +556,6 @@ void ax_loop_free(ax_loop *loop)
     close(loop->wake.fd);
     loop->be->fini(loop);
     pthread_mutex_destroy(&loop->post_mu);
-    free(loop->always);
     free(loop->rbuf);
     free(loop);
 }

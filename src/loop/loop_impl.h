@@ -28,8 +28,6 @@ enum { AX__KIND_WATCH = 1, AX__KIND_WAKE, AX__KIND_SIGNAL, AX__KIND_FIRST_FREE }
 #define AX__MAX_KINDS 32
 extern const ax__kind *ax__kinds[AX__MAX_KINDS];
 
-/* io->bstate bit the loop itself uses; backends use the others. */
-#define AX__B_ALWAYS 0x80u /* epoll refused the fd (a regular file): polled by hand */
 
 struct ax_loop {
     ax__loop_head head; /* first: layers read it directly (io.h) */
@@ -59,11 +57,10 @@ struct ax_loop {
     ax_watch *watches;   /* fd watchers */
     ax_watch *closed_watches; /* stopped, freed after the dispatch batch */
 
-    ax__io **always;     /* ios epoll refused, polled every iteration */
-    size_t nalways, capalways;
 
     char *rbuf;          /* the shared read buffer, AX__READ_BUF bytes */
     ax_loop_opts opts;   /* as given (sizes for completion backends) */
+    char fallback[AX_ERROR_MAX]; /* why "auto" did not get io_uring, or "" */
 };
 
 void ax__io_accept_ready(ax_loop *loop, ax__io *io);

@@ -298,6 +298,14 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
 
 static void free_conn(ax__net *n, ax_conn *c)
 {
+    /* Resumed after its close (an on_close resuming others): the resume
+     * list must not outlive the connection. */
+    for (size_t i = 0; i < n->nresumed;) {
+        if (n->resumed[i] == c)
+            n->resumed[i] = n->resumed[--n->nresumed];
+        else
+            i++;
+    }
     if (c->aux) {
         ax__wbuf *b = c->aux->head;
         while (b) {
@@ -421,6 +429,12 @@ static void maybe_finish(ax_conn *c)
 static void hold(ax_conn *c, const char *data, size_t n)
 {
     ax__aux *a = ax__conn_aux(c);
+    if (a && a->heldoff && a->nheld + n > a->capheld) {
+        /* Delivered bytes at the front: make room by moving the rest. */
+        memmove(a->held, a->held + a->heldoff, a->nheld - a->heldoff);
+        a->nheld -= a->heldoff;
+        a->heldoff = 0;
+    }
     if (a && a->nheld + n > a->capheld) {
         size_t cap = a->capheld ? a->capheld : 4096;
         while (cap < a->nheld + n)
@@ -441,6 +455,12 @@ static void hold(ax_conn *c, const char *data, size_t n)
     a->nheld += n;
 }
 
+/* Held bytes not yet delivered. */
+static size_t held(const ax_conn *c)
+{
+    return c->aux ? c->aux->nheld - c->aux->heldoff : 0;
+}
+
 static void on_eof(ax_conn *c)
 {
     c->flags |= CF_RD_EOF;
@@ -455,6 +475,17 @@ static void on_eof(ax_conn *c)
         maybe_finish(c);
 }
 
+/* To the user (or the pipe) now: nothing is held before these bytes. */
+static void deliver_now(ax_conn *c, const char *data, size_t n)
+{
+    if (n == 0)
+        on_eof(c);
+    else if (c->aux && c->aux->pipe_dst)
+        ax__pipe_data(c, data, n);
+    else if (c->ev->on_data)
+        c->ev->on_data(c, data, n, c->arg);
+}
+
 void ax__conn_deliver(ax_conn *c, const char *data, size_t n)
 {
     if (c->flags & CF_CLOSED)
@@ -465,19 +496,14 @@ void ax__conn_deliver(ax_conn *c, const char *data, size_t n)
         return;
     }
     if (c->flags & (CF_PAUSED | CF_PIPE_PAUSED | CF_OPENING) ||
-        (c->aux && (c->aux->nheld || (c->flags & CF_EOF_HELD)))) {
+        held(c) || (c->flags & CF_EOF_HELD)) {
         if (n)
             hold(c, data, n);
         else
             c->flags |= CF_EOF_HELD;
         return;
     }
-    if (n == 0)
-        on_eof(c);
-    else if (c->aux && c->aux->pipe_dst)
-        ax__pipe_data(c, data, n);
-    else if (c->ev->on_data)
-        c->ev->on_data(c, data, n, c->arg);
+    deliver_now(c, data, n);
 }
 
 /* Bytes (n > 0), the end (0) or an error (< 0) from the socket or fd. */
@@ -502,29 +528,34 @@ static inline void received(ax_conn *c, const char *data, ssize_t n)
         ax__conn_deliver(c, data, (size_t)n);
 }
 
-/* Delivers what was held while paused, then a held end. */
+/* Delivers what was held while paused, then a held end. The buffer stays
+ * (bytes keep arriving in bursts while a completion backend's recv is
+ * being cancelled, up to the loop's receive buffers' worth) unless it grew
+ * beyond 4 MiB. */
 static void release_held(ax_conn *c)
 {
     ax__aux *a = c->aux;
-    if (a && a->nheld) {
-        /* on_data may pause again: deliver from a copy of the count and
-         * keep the rest. */
-        char *buf = a->held;
-        size_t n = a->nheld;
-        a->held = NULL;
-        a->nheld = a->capheld = 0;
-        size_t off = 0;
-        while (off < n && !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED))) {
-            size_t k = n - off < AX__READ_BUF ? n - off : AX__READ_BUF;
-            ax__conn_deliver(c, buf + off, k);
-            off += k;
+    while (a && a->heldoff < a->nheld &&
+           !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED))) {
+        size_t k = a->nheld - a->heldoff;
+        if (k > AX__READ_BUF)
+            k = AX__READ_BUF;
+        /* on_data may hold nothing more (it is not a delivery path), but
+         * it may pause, close, or be the last thing this buffer sees. */
+        size_t off = a->heldoff;
+        a->heldoff += k;
+        deliver_now(c, a->held + off, k);
+    }
+    if (a && !(c->flags & CF_CLOSED) && a->heldoff == a->nheld) {
+        a->heldoff = a->nheld = 0;
+        if (a->capheld > 64 * AX__READ_BUF) {
+            free(a->held);
+            a->held = NULL;
+            a->capheld = 0;
         }
-        if (off < n && !(c->flags & CF_CLOSED))
-            hold(c, buf + off, n - off);
-        free(buf);
     }
     if ((c->flags & CF_EOF_HELD) && !(c->flags & (CF_CLOSED | CF_PAUSED | CF_PIPE_PAUSED)) &&
-        !(c->aux && c->aux->nheld)) {
+        !held(c)) {
         c->flags &= (uint16_t)~CF_EOF_HELD;
         on_eof(c);
     }
@@ -581,7 +612,7 @@ static void queue_resume(ax_conn *c)
 static void resumed(ax_conn *c)
 {
     ax__conn_update(c);
-    if (c->aux && (c->aux->nheld || (c->flags & CF_EOF_HELD) || c->aux->top))
+    if (held(c) || (c->flags & CF_EOF_HELD) || (c->aux && c->aux->top))
         queue_resume(c);
 }
 
@@ -611,7 +642,7 @@ void ax__conn_opened(ax_conn *c)
     c->flags &= (uint16_t)~CF_OPENING;
     ax__conn_update(c);
     hand_over(c);
-    if (!(c->flags & CF_CLOSED) && c->aux && (c->aux->nheld || (c->flags & CF_EOF_HELD)))
+    if (!(c->flags & CF_CLOSED) && (held(c) || (c->flags & CF_EOF_HELD)))
         queue_resume(c);
 }
 

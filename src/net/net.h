@@ -50,8 +50,8 @@ typedef struct ax__aux {
     ax_conn *pipe_src;     /* it pipes into us */
     ax__filter *top, *bottom; /* the filter chain, NULL for a plain connection */
     char *held;            /* bytes that arrived while paused (completion backends,
-                              filters), delivered on resume */
-    size_t nheld, capheld;
+                              filters), delivered on resume: [heldoff, nheld) */
+    size_t heldoff, nheld, capheld;
     bool pipe_no_end;
     int err;               /* CF_FAILED: the error on_error reports */
     const char *err_what;  /* ... and what failed ("Unable to write to stream") */
