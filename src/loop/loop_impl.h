@@ -71,7 +71,8 @@ void ax__io_accept_ready(ax_loop *loop, ax__io *io);
  * hears the same entry points a completion backend calls. Inline: this is
  * the per-event hot path of epoll and poll.
  */
-static inline void ax__io_ready(ax_loop *loop, ax__io *io, unsigned revents)
+__attribute__((always_inline)) static inline void ax__io_ready(ax_loop *loop, ax__io *io,
+                                                             unsigned revents)
 {
     if (io->fd < 0)
         return; /* closed earlier in this batch; freed after it */
