@@ -265,33 +265,54 @@ static int try_connect(const ax_addr *addr, int type, const ax_connect_opts *o, 
     return fd;
 }
 
+/*
+ * The prologue ax_connect_uri() and ax_listen_uri() share: parses uri, names
+ * it canonically in canon (for messages), and gives the socket type its
+ * scheme means on the direct layer (unix_type for unix://). Any other
+ * scheme is refused with "<what> \"<canon>\": ..." saying what to use.
+ */
+static int uri_socket_type(const char *uri, int listening, int unix_type, ax_uri *u,
+                           char *canon)
+{
+    int rc = ax__uri_canon(uri, u, canon);
+    if (rc < 0)
+        return rc;
+    switch (u->scheme) {
+    case AX_SCHEME_TCP:
+        return SOCK_STREAM;
+    case AX_SCHEME_UDP:
+        return SOCK_DGRAM;
+    case AX_SCHEME_UNIX:
+        return unix_type;
+    default:
+        break;
+    }
+    char what[AX_URISTRLEN + 32];
+    if (listening)
+        snprintf(what, sizeof what, "Failed to listen on \"%s\"", canon);
+    else
+        snprintf(what, sizeof what, "Connection to %s failed", canon);
+    if (u->scheme == AX_SCHEME_TLS)
+        return ax__err(AX_EINVAL, "%s: the direct layer does not speak TLS; use tcp:// and a TLS "
+                                  "library, or the event-driven layer",
+                       what);
+    return ax__err(AX_EINVAL, "%s: the direct layer takes tcp://, udp:// and unix:// URIs, not "
+                              "%s://",
+                   what, ax_scheme_name(u->scheme));
+}
+
 int ax_connect_uri(const char *uri, const ax_connect_opts *opts)
 {
     static const ax_connect_opts defaults;
     const ax_connect_opts *o = opts ? opts : &defaults;
     ax_uri u;
     char canon[AX_URISTRLEN];
-    int rc = ax__uri_canon(uri, &u, canon);
-    if (rc < 0)
-        return rc;
-    int type;
-    switch (u.scheme) {
-    case AX_SCHEME_TCP:
-        type = SOCK_STREAM;
-        break;
-    case AX_SCHEME_UDP:
-        type = SOCK_DGRAM;
-        break;
-    case AX_SCHEME_UNIX:
-        return try_connect(&u.addr, SOCK_STREAM, o, canon);
-    case AX_SCHEME_TLS:
-        return ax__err(AX_EINVAL, "Connection to %s failed: the direct layer does not speak TLS; "
-                                  "use tcp:// and a TLS library, or the event-driven connector",
-                       canon);
-    default:
-        return ax__err(AX_EINVAL, "Connection to %s failed: cannot connect to an fd:// URI",
-                       canon);
-    }
+    int type = uri_socket_type(uri, 0, SOCK_STREAM, &u, canon);
+    if (type < 0)
+        return type;
+    int rc;
+    if (u.scheme == AX_SCHEME_UNIX)
+        return try_connect(&u.addr, type, o, canon);
     if (u.port == 0)
         return ax__err(AX_EINVAL, "Connection to %s failed: port 0 is not a destination", canon);
     if (u.kind != AX_HOST_NAME)
@@ -365,25 +386,10 @@ int ax_listen_uri(const char *uri, const ax_listen_opts *opts)
     const ax_listen_opts *o = opts ? opts : &defaults;
     ax_uri u;
     char canon[AX_URISTRLEN];
-    int rc = ax__uri_canon(uri, &u, canon);
-    if (rc < 0)
-        return rc;
-    int type;
-    switch (u.scheme) {
-    case AX_SCHEME_TCP:
-        type = SOCK_STREAM;
-        break;
-    case AX_SCHEME_UDP:
-        type = SOCK_DGRAM;
-        break;
-    case AX_SCHEME_UNIX:
-        type = o->type ? o->type : SOCK_STREAM;
-        break;
-    default:
-        return ax__err(AX_EINVAL, "Failed to listen on \"%s\": the direct layer listens on tcp, "
-                                  "udp and unix URIs only",
-                       canon);
-    }
+    int type = uri_socket_type(uri, 1, o->type ? o->type : SOCK_STREAM, &u, canon);
+    if (type < 0)
+        return type;
+    int rc;
     if (u.kind == AX_HOST_NAME)
         return ax__err(AX_EINVAL, "Failed to listen on \"%s\": host must be an IP address, not "
                                   "a name",

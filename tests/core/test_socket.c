@@ -293,7 +293,9 @@ TEST(listen_uri_options)
     ax_close(fd);
 
     CHECK_EQ(ax_listen_uri("tls://127.0.0.1:0", NULL), AX_EINVAL);
-    CHECK_ERRMSG("tcp, udp and unix URIs only");
+    CHECK_ERRMSG("Failed to listen on \"tls://127.0.0.1:0\": the direct layer does not speak TLS");
+    CHECK_EQ(ax_listen_uri("fd://3", NULL), AX_EINVAL);
+    CHECK_ERRMSG("the direct layer takes tcp://, udp:// and unix:// URIs, not fd:// (EINVAL)");
 }
 
 TEST(listen_uri_udp)
@@ -550,7 +552,7 @@ TEST(connect_uri_invalid_targets)
     CHECK_EQ(ax_connect_uri("tls://127.0.0.1:443", NULL), AX_EINVAL);
     CHECK_ERRMSG("Connection to tls://127.0.0.1:443 failed: the direct layer does not speak TLS");
     CHECK_EQ(ax_connect_uri("fd://3", NULL), AX_EINVAL);
-    CHECK_ERRMSG("cannot connect to an fd:// URI (EINVAL)");
+    CHECK_ERRMSG("the direct layer takes tcp://, udp:// and unix:// URIs, not fd:// (EINVAL)");
     CHECK_EQ(ax_connect_uri("tcp://127.0.0.1:0", NULL), AX_EINVAL);
     CHECK_STR(ax_last_error()->message,
               "Connection to tcp://127.0.0.1:0 failed: port 0 is not a destination (EINVAL)");
