@@ -58,7 +58,16 @@ extern const ax__backend ax__uring_backend;
 
 /* Entry points for the backends (ax__io_ready, the readiness one, is
  * inline in loop_impl.h). */
-void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n);
+
+/* Bytes received for io (also after the owner stopped asking, in a pause:
+ * bytes already read are never dropped; the owner holds them). */
+static inline void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n)
+{
+    extern const ax__kind *ax__kinds[];
+    if (io->fd >= 0)
+        ax__kinds[io->kind]->received(loop, io, data, n);
+}
+
 /* Readiness a completion backend polled for (AX_READABLE / AX_WRITABLE
  * only: no recv or accept is performed). */
 void ax__io_polled(ax_loop *loop, ax__io *io, unsigned revents);

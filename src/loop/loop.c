@@ -393,14 +393,6 @@ void ax__io_accept_ready(ax_loop *loop, ax__io *io)
     }
 }
 
-void ax__io_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n)
-{
-    /* Also after the owner stopped asking (a pause): bytes already read
-     * are never dropped; the owner holds them. */
-    if (io->fd >= 0)
-        ax__kinds[io->kind]->received(loop, io, data, n);
-}
-
 void ax__io_accepted(ax_loop *loop, ax__io *io, int fd)
 {
     if (io->fd >= 0)
