@@ -2,20 +2,35 @@
 # bench/run.sh BUILD_DIR - axon against libuv, libevent and a raw-epoll floor.
 #
 # Runs libuv's three benchmarks (ping-pong, pump, pound) and a
-# request/response load (wrk against a minimal keep-alive HTTP responder)
-# against BUILD_DIR/bench/{floor,axon,uv,event}_server, in interleaved
-# rounds (each round visits the implementations in a rotated order, so
-# drift in the machine's speed spreads evenly), then measures server CPU
-# per request, userland instructions per request (callgrind) and memory
-# per idle connection. Prints one markdown table of medians with ratios to
-# the floor and writes it, with the raw numbers, to bench/results-latest.md.
+# request/response load (wrk against a minimal keep-alive HTTP responder,
+# at 1, 64 and 500 connections) against the implementations below, in
+# interleaved rounds (each round visits the implementations in a rotated
+# order, so drift in the machine's speed spreads evenly), then measures
+# server CPU per request, userland instructions per request (callgrind) and
+# memory per idle connection. Prints one markdown table of medians with
+# ratios to each implementation's floor and writes it, with the raw
+# numbers, to bench/results-latest.md.
+#
+# Implementations (BUILD_DIR/bench/*_server):
+#   floor        raw epoll, the minimal correct server (floor_server)
+#   axon         axon on its epoll backend (axon_server, AXON_BACKEND=epoll)
+#   uring-floor  raw io_uring: multishot accept, multishot recv on a buffer
+#                ring, submitted sends batched once per iteration
+#   uring-floor-direct, axon-uring-direct  the same, writing directly
+#                first and submitting (axon: polling for) only the rest: not in
+#                the default set, they answer "direct or submitted sends?"
+#   axon-uring   axon on its io_uring backend (AXON_BACKEND=io_uring)
+#   uv, event    libuv and libevent
+# Ratios: axon-uring against uring-floor, everything else against floor.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]         interleaved rounds of the timed loads
 #   LOAD_SECONDS [2]   length of each loadgen run
 #   WRK_SECONDS [3]    length of each wrk run
-#   IMPLS ["floor axon uv event"]  implementations (floor must be first)
-#   IDLE_CONNS [10000] connections for the memory measurement
+#   WRK_CONNS ["1 64 500"]  wrk's connection counts
+#   IMPLS ["floor axon uring-floor axon-uring uv event"]  (floor must be first)
+#   IDLE_CONNS [19000] connections for the memory measurement, opened after
+#   WARM_CONNS [500]   warm-up ones (the marginal cost per connection)
 #   CG_SMALL [2000] CG_LARGE [20000]  request counts of the two callgrind runs
 #   PIN [1]            pin the server to CPU 0 and the client to CPU 1
 #   CALLGRIND [1] MEMORY [1]  0 skips that part
@@ -28,8 +43,10 @@ BIN=$(cd "$1" && pwd)/bench
 ROUNDS=${ROUNDS:-5}
 LOAD_SECONDS=${LOAD_SECONDS:-2}
 WRK_SECONDS=${WRK_SECONDS:-3}
-IMPLS=${IMPLS:-"floor axon uv event"}
-IDLE_CONNS=${IDLE_CONNS:-10000}
+IMPLS=${IMPLS:-"floor axon uring-floor axon-uring uv event"}
+WRK_CONNS=${WRK_CONNS:-"1 64 500"}
+IDLE_CONNS=${IDLE_CONNS:-19000}
+WARM_CONNS=${WARM_CONNS:-500}
 CG_SMALL=${CG_SMALL:-2000}
 CG_LARGE=${CG_LARGE:-20000}
 PIN=${PIN:-1}
@@ -42,8 +59,33 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 log() { echo "run.sh: $*" >&2; }
 
 [ "${impls[0]}" = floor ] || die "IMPLS must start with floor (the ratios' base)"
+
+# server_bin IMPL: the program; server_env IMPL: its environment.
+server_bin() {
+    case $1 in
+    axon-uring | axon-uring-direct) echo "$BIN/axon_server" ;;
+    uring-floor | uring-floor-direct) echo "$BIN/uring_floor_server" ;;
+    *) echo "$BIN/${1}_server" ;;
+    esac
+}
+server_env() {
+    case $1 in
+    axon) echo AXON_BACKEND=epoll ;;
+    axon-uring) echo AXON_BACKEND=io_uring ;;
+    axon-uring-direct) echo AXON_BACKEND=io_uring AXON_BENCH_DIRECT_SENDS=1 ;;
+    uring-floor-direct) echo UFLOOR_DIRECT=1 ;;
+    *) echo BENCH_IMPL="$1" ;;
+    esac
+}
+# base_of IMPL: the floor its ratios are taken against.
+base_of() {
+    case $1 in
+    axon-uring | axon-uring-direct | uring-floor | uring-floor-direct) echo uring-floor ;;
+    *) echo floor ;;
+    esac
+}
 for i in "${impls[@]}"; do
-    [ -x "$BIN/${i}_server" ] || die "$BIN/${i}_server is missing (build with -DAXON_BENCH=ON)"
+    [ -x "$(server_bin "$i")" ] || die "$(server_bin "$i") is missing (build with -DAXON_BENCH=ON)"
 done
 [ -x "$BIN/loadgen" ] || die "$BIN/loadgen is missing"
 LG=$BIN/loadgen
@@ -56,8 +98,9 @@ fi
 # Both sides of the idle test hold one fd per connection.
 ulimit -n 65536 2> /dev/null || ulimit -n "$(ulimit -Hn)" || true
 nofile=$(ulimit -n)
-if [ "$MEMORY" = 1 ] && [ "$nofile" != unlimited ] && [ "$nofile" -lt $((IDLE_CONNS + 64)) ]; then
-    die "fd limit $nofile is too low for IDLE_CONNS=$IDLE_CONNS (raise it or lower IDLE_CONNS)"
+if [ "$MEMORY" = 1 ] && [ "$nofile" != unlimited ] &&
+    [ "$nofile" -lt $((IDLE_CONNS + WARM_CONNS + 64)) ]; then
+    die "fd limit $nofile is too low for IDLE_CONNS=$IDLE_CONNS + WARM_CONNS=$WARM_CONNS"
 fi
 
 # Server on CPU 0, client on CPU 1, when there are two CPUs to pin to.
@@ -96,7 +139,9 @@ start_server() {
     port=$("$LG" freeport) || die "loadgen freeport failed"
     SRV_ADDR=127.0.0.1:$port
     SRV_LOG=$TMP/$impl.$mode.server
-    "$@" "$BIN/${impl}_server" "$mode" "$SRV_ADDR" > "$SRV_LOG.out" 2> "$SRV_LOG.err" &
+    # shellcheck disable=SC2046
+    env $(server_env "$impl") "$@" "$(server_bin "$impl")" "$mode" "$SRV_ADDR" \
+        > "$SRV_LOG.out" 2> "$SRV_LOG.err" &
     SRV_PID=$!
     for ((i = 0; i < 1200; i++)); do # 60 s: valgrind is slow to start
         grep -q '^ready$' "$SRV_LOG.out" 2> /dev/null && return 0
@@ -173,27 +218,29 @@ run_echo_loads() {
 }
 
 run_http_loads() {
-    local impl=$1 round=$2 out t0 t1 reqs rps
+    local impl=$1 round=$2 out t0 t1 reqs rps c
     start_server "$impl" http "${srv_pin[@]}"
     if [ "$round" -eq 1 ]; then
         "$LG" pipeline "$SRV_ADDR" > "$TMP/pipeline.out" 2>&1 ||
-            die "${impl}_server mis-handles HTTP pipelining: $(cat "$TMP/pipeline.out")"
+            die "$impl mis-handles HTTP pipelining: $(cat "$TMP/pipeline.out")"
     fi
-    t0=$(cpu_ticks "$SRV_PID")
-    out=$("${cli_pin[@]}" wrk -t1 -c50 -d"${WRK_SECONDS}s" "http://$SRV_ADDR/" 2>&1) ||
-        die "wrk failed: $out"
-    server_alive
-    t1=$(cpu_ticks "$SRV_PID")
+    for c in $WRK_CONNS; do
+        t0=$(cpu_ticks "$SRV_PID")
+        out=$("${cli_pin[@]}" wrk -t1 -c"$c" -d"${WRK_SECONDS}s" "http://$SRV_ADDR/" 2>&1) ||
+            die "wrk failed: $out"
+        server_alive
+        t1=$(cpu_ticks "$SRV_PID")
+        if grep -qE 'Socket errors|Non-2xx' <<< "$out"; then
+            die "wrk -c$c saw errors against $impl: $out"
+        fi
+        reqs=$(awk '/requests in/ {print $1}' <<< "$out")
+        rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
+        [ -n "$reqs" ] && [ -n "$rps" ] && [ "$reqs" -gt 0 ] || die "cannot parse wrk output: $out"
+        record "rps$c" "$impl" "$rps"
+        record "cpu$c" "$impl" "$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
+            'BEGIN {printf "%.4f", d / hz * 1e6 / n}')"
+    done
     stop_server
-    if grep -qE 'Socket errors|Non-2xx' <<< "$out"; then
-        die "wrk saw errors against ${impl}_server: $out"
-    fi
-    reqs=$(awk '/requests in/ {print $1}' <<< "$out")
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
-    [ -n "$reqs" ] && [ -n "$rps" ] && [ "$reqs" -gt 0 ] || die "cannot parse wrk output: $out"
-    record rps "$impl" "$rps"
-    record cpu "$impl" "$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
-        'BEGIN {printf "%.4f", d / hz * 1e6 / n}')"
 }
 
 n=${#impls[@]}
@@ -237,32 +284,44 @@ fi
 
 # ------------------------------------------- memory per idle connection
 
+# idle_clients N FD: N idle connections from one loadgen whose stdin is the
+# write end opened on FD (closing it ends the client); sets IDLE_PID.
+idle_clients() {
+    local n=$1 fifo=$TMP/idle.$2.fifo out=$TMP/idle.$2.out i
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    "$LG" idle "$SRV_ADDR" "$n" < "$fifo" > "$out" 2> "$out.err" &
+    IDLE_PID="$IDLE_PID $!"
+    eval "exec $2> \"\$fifo\""
+    for ((i = 0; i < 1200; i++)); do
+        grep -q '^idle ' "$out" && return 0
+        sleep 0.05
+    done
+    die "loadgen idle $n failed: $(cat "$out.err")"
+}
+
 if [ "$MEMORY" = 1 ]; then
     for impl in "${impls[@]}"; do
-        log "memory: $impl with $IDLE_CONNS idle connections"
+        log "memory: $impl with $WARM_CONNS + $IDLE_CONNS idle connections"
         start_server "$impl" echo
-        rss0=$(rss_kb "$SRV_PID")
-        fifo=$TMP/idle.fifo
-        rm -f "$fifo"
-        mkfifo "$fifo"
-        "$LG" idle "$SRV_ADDR" "$IDLE_CONNS" < "$fifo" > "$TMP/idle.out" 2> "$TMP/idle.err" &
-        IDLE_PID=$!
-        exec 8> "$fifo" # holds the client's stdin open; closing it ends the client
-        for ((i = 0; i < 1200; i++)); do
-            grep -q '^idle ' "$TMP/idle.out" && break
-            kill -0 "$IDLE_PID" 2> /dev/null || break
-            sleep 0.05
-        done
-        grep -q '^idle ' "$TMP/idle.out" || die "loadgen idle failed: $(cat "$TMP/idle.err")"
+        # The marginal cost: RSS grown by IDLE_CONNS more connections after
+        # WARM_CONNS, so what a server pays once (read buffers, io_uring's
+        # receive-buffer pool, heap set-up) is not counted per connection.
+        idle_clients "$WARM_CONNS" 8
         server_alive
         rss1=$(rss_kb "$SRV_PID")
-        exec 8>&-
-        st=0
-        wait "$IDLE_PID" || st=$?
+        idle_clients "$IDLE_CONNS" 9
+        server_alive
+        rss2=$(rss_kb "$SRV_PID")
+        exec 8>&- 9>&-
+        for pid in $IDLE_PID; do
+            st=0
+            wait "$pid" || st=$?
+            [ "$st" -eq 0 ] || die "loadgen idle exited with $st"
+        done
         IDLE_PID=""
-        [ "$st" -eq 0 ] || die "loadgen idle exited with $st: $(cat "$TMP/idle.err")"
         stop_server
-        record mem "$impl" "$(((rss1 - rss0) * 1024 / IDLE_CONNS))"
+        record mem "$impl" "$(((rss2 - rss1) * 1024 / IDLE_CONNS))"
     done
 fi
 
@@ -276,7 +335,11 @@ median() { # FILE: the median of its lines
 label() {
     case $1 in
     floor) echo "floor (raw epoll)" ;;
-    axon) echo "axon $(sed -n 's/^project(axon VERSION \([0-9.]*\).*/\1/p' "$here/../CMakeLists.txt")" ;;
+    axon) echo "axon $(sed -n 's/^project(axon VERSION \([0-9.]*\).*/\1/p' "$here/../CMakeLists.txt") epoll" ;;
+    uring-floor) echo "floor (raw io_uring)" ;;
+    uring-floor-direct) echo "io_uring floor, direct sends" ;;
+    axon-uring) echo "axon io_uring" ;;
+    axon-uring-direct) echo "axon io_uring, direct sends" ;;
     uv) echo "libuv $(pkg-config --modversion libuv 2> /dev/null)" ;;
     event) echo "libevent $(pkg-config --modversion libevent 2> /dev/null)" ;;
     *) echo "$1" ;;
@@ -288,8 +351,12 @@ metrics="pp1|ping-pong, 1 connection (round trips/s)|%.0f|higher
 pp100|ping-pong, 100 connections (round trips/s)|%.0f|higher
 pump1|pump, 1 connection (Gbit/s)|%.2f|higher
 pound50|pound, concurrency 50 (connections/s)|%.0f|higher
-rps|requests, wrk -t1 -c50 (requests/s)|%.0f|higher
-cpu|server CPU per request (µs)|%.2f|lower
+rps1|requests, wrk -t1 -c1 (requests/s)|%.0f|higher
+rps64|requests, wrk -t1 -c64 (requests/s)|%.0f|higher
+rps500|requests, wrk -t1 -c500 (requests/s)|%.0f|higher
+cpu1|server CPU per request, 1 connection (µs)|%.2f|lower
+cpu64|server CPU per request, 64 connections (µs)|%.2f|lower
+cpu500|server CPU per request, 500 connections (µs)|%.2f|lower
 ir|userland instructions per request (callgrind Ir)|%.0f|lower
 mem|memory per idle connection (bytes of RSS)|%.0f|lower"
 
@@ -303,7 +370,6 @@ table() {
     echo "$sep"
     while IFS='|' read -r key desc fmt better; do
         [ -f "$TMP/r.$key.floor" ] || continue
-        base=$(median "$TMP/r.$key.floor")
         row="| $desc | $better |"
         for impl in "${impls[@]}"; do
             f=$TMP/r.$key.$impl
@@ -312,7 +378,10 @@ table() {
                 continue
             fi
             v=$(median "$f")
-            cell=$(awk -v v="$v" -v b="$base" -v fmt="$fmt" -v floor="$([ "$impl" = floor ] && echo 1)" '
+            base=0
+            [ -f "$TMP/r.$key.$(base_of "$impl")" ] && base=$(median "$TMP/r.$key.$(base_of "$impl")")
+            cell=$(awk -v v="$v" -v b="$base" -v fmt="$fmt" \
+                -v floor="$([ "$impl" = "$(base_of "$impl")" ] && echo 1)" '
                 function group(s,   r) { # thousands separators for the integer part
                     while (match(s, /[0-9][0-9][0-9][0-9]([.,]|$)/)) {
                         r = RSTART + 1
@@ -340,10 +409,11 @@ echo "$tbl"
         "($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), pinned: ${srv_pin[*]:-no}," \
         "load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
     echo "Command: \`ROUNDS=$ROUNDS LOAD_SECONDS=$LOAD_SECONDS WRK_SECONDS=$WRK_SECONDS bench/run.sh BUILD_DIR\`."
-    echo "Medians of $ROUNDS interleaved rounds; (×) is the ratio to the floor. Instructions per"
+    echo "Medians of $ROUNDS interleaved rounds; (×) is the ratio to the floor: the raw io_uring"
+    echo "floor for axon on io_uring, the raw epoll floor for the others. Instructions per"
     echo "request: (Ir at $CG_LARGE requests − Ir at $CG_SMALL) / $((CG_LARGE - CG_SMALL)), one run each."
-    echo "Memory: server RSS growth over $IDLE_CONNS idle connections (user space only; kernel"
-    echo "socket buffers are not in RSS)."
+    echo "Memory: server RSS growth over $IDLE_CONNS idle connections opened after $WARM_CONNS others"
+    echo "(the marginal cost; user space only: kernel socket buffers are not in RSS)."
     echo
     echo "$tbl"
     echo

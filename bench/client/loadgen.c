@@ -550,17 +550,39 @@ static int mode_pipeline(void)
 
 /* ------------------------------------------------------------- freeport */
 
+/* A free port below the kernel's ephemeral range (read from
+ * /proc/sys/net/ipv4/ip_local_port_range, 32768 if unreadable): a server
+ * listening on an ephemeral port can meet a SYN whose 4-tuple matches one
+ * of the many TIME_WAIT client sockets the idle and pound loads leave
+ * behind, and be refused; below the range no client socket ever sits. */
 static int mode_freeport(void)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-        fail("freeport: %s", strerror(errno));
-    printf("%u\n", ntohs(a.sin_port));
-    close(fd);
-    return 0;
+    unsigned lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    unsigned top = lo > 11000 ? lo : 11000, base = 10000;
+    unsigned start = (unsigned)getpid() * 7919u;
+    for (unsigned i = 0; i < top - base; i++) {
+        unsigned port = base + (start + i) % (top - base);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                .sin_port = htons((uint16_t)port)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            fail("freeport: %s", strerror(errno));
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) {
+            printf("%u\n", port);
+            return 0;
+        }
+    }
+    fail("freeport: no free port below %u", top);
+    return 1;
 }
 
 static void usage(void)
