@@ -46,6 +46,10 @@ typedef struct ax_loop_opts {
     unsigned uring_entries;    /* submission queue entries (512; completions: 8x) */
     unsigned recv_buffers;     /* provided receive buffers shared by the loop (256) */
     unsigned recv_buffer_size; /* bytes each (16384) */
+    /* io_uring: write with send() at once and submit only what the socket
+     * did not take (the epoll path's way) instead of queueing every write
+     * and submitting it with the loop's next wait. */
+    bool uring_direct_sends;
 } ax_loop_opts;
 
 /*

@@ -50,6 +50,9 @@ typedef struct ax__backend {
      * without waiting (when ax_loop_run returns). May be NULL. */
     int (*unsubmitted)(const ax_loop *loop);
     void (*submit)(ax_loop *loop);
+    /* Completion backends: a submitted send (see ax__io_send). NULL: the
+     * layers write themselves. */
+    int (*send)(ax_loop *loop, ax__io *io, const void *buf, size_t len);
 } ax__backend;
 
 extern const ax__backend ax__epoll_backend;
@@ -66,6 +69,14 @@ static inline void ax__io_received(ax_loop *loop, ax__io *io, const char *data, 
     extern const ax__kind *ax__kinds[];
     if (io->fd >= 0)
         ax__kinds[io->kind]->received(loop, io, data, n);
+}
+
+/* A submitted send ended: n bytes went out, or an error. */
+static inline void ax__io_sent(ax_loop *loop, ax__io *io, ssize_t n)
+{
+    extern const ax__kind *ax__kinds[];
+    if (io->fd >= 0)
+        ax__kinds[io->kind]->sent(loop, io, n);
 }
 
 /* Readiness a completion backend polled for (AX_READABLE / AX_WRITABLE

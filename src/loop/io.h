@@ -64,6 +64,9 @@ typedef struct ax__kind {
     /* AX__ACCEPT: fd >= 0 a new non-blocking, close-on-exec socket the
      * kind now owns; < 0 an error code (AX_EMFILE, ...; never AX_EAGAIN). */
     void (*accepted)(ax_loop *loop, ax__io *io, int fd);
+    /* A send submitted with ax__io_send() ended: n >= 0 bytes went out
+     * (perhaps fewer than asked), or an error code. */
+    void (*sent)(ax_loop *loop, ax__io *io, ssize_t n);
     /* A forgotten io whose last owed completion arrived: its memory may
      * go. Only completion backends call it (see ax__io_forget). */
     void (*released)(ax_loop *loop, ax__io *io);
@@ -137,6 +140,16 @@ static inline void ax__loop_flush_later(ax_loop *loop, int slot)
  * 0 for nothing, the io staying known to the loop). Returns 0 or an error
  * with its message (AX_EEXIST: the fd is already watched by this loop). */
 int ax__io_set(ax_loop *loop, ax__io *io, unsigned want);
+
+/* 1 if the loop submits sends (io_uring, unless ax_loop_opts asked for
+ * direct writes): a layer then queues its bytes and hands them over with
+ * ax__io_send() instead of writing itself. */
+int ax__loop_submits_sends(const ax_loop *loop);
+
+/* Submits a send of buf[0..len) on io's socket, at most one per io at a
+ * time; buf must stay valid until kind->sent() reports it. Returns 0 or an
+ * error (AX_ENOTSUP on a loop that does not submit sends). */
+int ax__io_send(ax_loop *loop, ax__io *io, const void *buf, size_t len);
 
 /* Forgets io before its fd is closed: nothing more is delivered for it.
  * Returns 1 if a completion backend still owes completions naming io (its

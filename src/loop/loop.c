@@ -369,6 +369,18 @@ int ax__io_set(ax_loop *loop, ax__io *io, unsigned want)
     return rc;
 }
 
+int ax__loop_submits_sends(const ax_loop *loop)
+{
+    return loop->be->send != NULL && !loop->opts.uring_direct_sends;
+}
+
+int ax__io_send(ax_loop *loop, ax__io *io, const void *buf, size_t len)
+{
+    if (!loop->be->send)
+        return ax__err(AX_ENOTSUP, "the %s backend does not submit sends", loop->be->name);
+    return loop->be->send(loop, io, buf, len);
+}
+
 int ax__io_forget(ax_loop *loop, ax__io *io)
 {
     int owed = loop->be->forget(loop, io);

@@ -49,7 +49,7 @@
 #define DEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
-enum { T_POLL = 1, T_RECV, T_ACCEPT, T_CANCEL, TAG_MASK = 7 };
+enum { T_POLL = 1, T_RECV, T_ACCEPT, T_CANCEL, T_SEND, TAG_MASK = 7 };
 
 /* io->bstate bits (AX__B_ALWAYS, 0x80, is the loop's). */
 enum {
@@ -57,11 +57,12 @@ enum {
     B_POLL_OUT = 0x02,    /* ... and/or POLLOUT */
     B_MULTI = 0x04,       /* the multishot recv or accept is armed (a socket
                              is connected or listening, never both) */
-    B_POLL_CANCEL = 0x08, /* a cancel was submitted for the poll */
-    B_MULTI_CANCEL = 0x10, /* ... for the multishot */
-    B_KNOWN = 0x20,       /* the fd is marked in fdbits */
-    B_ACCEPTING = 0x40,   /* the multishot is an accept */
-    B_DIRTY = 0x80,       /* on the dirty list: synced with the next wait */
+    B_ACCEPTING = 0x08,   /* the multishot is an accept */
+    B_KNOWN = 0x10,       /* the fd is marked in fdbits */
+    B_DIRTY = 0x20,       /* on the dirty list: synced with the next wait */
+    B_SENDING = 0x40,     /* a submitted send is in flight */
+    B_MULTI_CANCEL = 0x80, /* a cancel was submitted for the multishot (one
+                              for a poll is not tracked: a second is harmless) */
 };
 
 #define BGID 0 /* the provided-buffer group */
@@ -312,10 +313,11 @@ static int arm_accept(ax_loop *loop, ax__io *io)
     return 0;
 }
 
-/* Asks the kernel to end io's armed operation tagged tag. */
+/* Asks the kernel to end io's armed operation tagged tag (mark, if not 0,
+ * records that it was asked). */
 static int cancel(ax_loop *loop, ax__io *io, unsigned tag, unsigned mark)
 {
-    if (io->bstate & mark)
+    if (mark && (io->bstate & mark))
         return 0; /* asked already */
     struct io_uring_sqe *sqe = sqe_get(loop);
     if (!sqe)
@@ -344,7 +346,7 @@ static int sync_io(ax_loop *loop, ax__io *io, unsigned want)
     if (rc == 0 && pw && !armed)
         rc = arm_poll(loop, io, pw);
     else if (rc == 0 && armed && (pw & ~armed))
-        rc = cancel(loop, io, T_POLL, B_POLL_CANCEL); /* re-armed wider when it ends */
+        rc = cancel(loop, io, T_POLL, 0); /* re-armed wider when it ends */
     /* A poll armed for more than is wanted now is left to fire: its
      * report is filtered by want, and it is not re-armed. */
     return rc;
@@ -501,8 +503,24 @@ static int u_forget(ax_loop *loop, ax__io *io)
     else if (have & B_MULTI)
         cancel(loop, io, multi_tag(io), B_MULTI_CANCEL);
     if (have & (B_POLL_IN | B_POLL_OUT))
-        cancel(loop, io, T_POLL, B_POLL_CANCEL);
+        cancel(loop, io, T_POLL, 0);
+    if (have & B_SENDING)
+        cancel(loop, io, T_SEND, 0); /* a peer that never reads must not pin it */
     return io->inflight > 0;
+}
+
+/* A submitted send of buf[0..len) (valid until kind->sent()): one per io
+ * at a time; it goes in with the next wait, with everything else. */
+static int u_send(ax_loop *loop, ax__io *io, const void *buf, size_t len)
+{
+    struct io_uring_sqe *sqe = sqe_get(loop);
+    if (!sqe)
+        return ax_last_error()->code;
+    io_uring_prep_send(sqe, io->fd, buf, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud(io, T_SEND));
+    io->bstate |= B_SENDING;
+    started(loop, io);
+    return 0;
 }
 
 /* Unsubmitted work: the embedding host must call ax_loop_run_once() now
@@ -610,7 +628,7 @@ static void complete(ax_loop *loop, const struct io_uring_cqe *cqe)
     case T_POLL: {
         unsigned armed = (io->bstate & B_POLL_IN ? AX_READABLE : 0) |
                          (io->bstate & B_POLL_OUT ? AX_WRITABLE : 0);
-        io->bstate &= (uint8_t) ~(B_POLL_IN | B_POLL_OUT | B_POLL_CANCEL);
+        io->bstate &= (uint8_t) ~(B_POLL_IN | B_POLL_OUT);
         if (res > 0 && io->fd >= 0) {
             unsigned rev = ax__revents((uint32_t)res);
             /* Level-triggered: report only what is still wanted. */
@@ -624,6 +642,12 @@ static void complete(ax_loop *loop, const struct io_uring_cqe *cqe)
         op_done(loop, io);
         return;
     }
+    case T_SEND:
+        io->bstate &= (uint8_t)~B_SENDING;
+        if (res != -ECANCELED)
+            ax__io_sent(loop, io, res);
+        op_done(loop, io);
+        return;
     case T_CANCEL:
         op_done(loop, io);
         return;
@@ -694,4 +718,5 @@ const ax__backend ax__uring_backend = {
     .drain = u_drain,
     .unsubmitted = u_unsubmitted,
     .submit = u_submit,
+    .send = u_send,
 };

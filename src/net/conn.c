@@ -39,6 +39,18 @@ ax__aux *ax__conn_aux(ax_conn *c)
     return c->aux;
 }
 
+void ax__conn_aux_trim(ax_conn *c)
+{
+    const ax__aux *a = c->aux;
+    /* Only when nothing in it is in use: the queue drained, and no
+     * address, pipe, filter, held bytes, error, mark or second fd. */
+    if (!a || a->head || (c->flags & (CF_SPLIT | CF_FAILED | CF_SENDING)) || a->high_water ||
+        a->remote || a->local || a->pipe_dst || a->pipe_src || a->top || a->held)
+        return;
+    free(c->aux);
+    c->aux = NULL;
+}
+
 void *ax_conn_arg(const ax_conn *c)
 {
     return c->arg;
@@ -72,7 +84,8 @@ void ax__conn_update(ax_conn *c)
     unsigned rd = stop || (c->flags & CF_RD_EOF) || c->io.fd < 0 ? 0
                   : c->tp == TP_SOCKET                            ? AX__RECV
                                                                   : AX_READABLE;
-    unsigned wr = c->aux && c->aux->queued ? AX_WRITABLE : 0;
+    /* (A loop that submits sends hands the queue over itself: no poll.) */
+    unsigned wr = c->aux && c->aux->queued && !(c->flags & CF_SUBMIT) ? AX_WRITABLE : 0;
     if (c->flags & CF_SPLIT) {
         if (c->io.fd >= 0 && c->io.want != rd)
             ax__io_set(loop, &c->io, rd);
@@ -217,6 +230,8 @@ ax_conn *ax__conn_new(ax_loop *loop, int fd, ax_server *server)
     if (!c)
         return NULL;
     c->io.fd = fd;
+    if (ax__loop_submits_sends(loop))
+        c->flags |= CF_SUBMIT;
     if (server) {
         c->owner.server = server;
     } else {
@@ -269,6 +284,8 @@ int ax_conn_open(ax_loop *loop, int in_fd, int out_fd, ax_conn **out)
     c->owner.loop = loop;
     c->flags = CF_CLIENT;
     c->tp = is_sock ? TP_SOCKET : TP_FD;
+    if (is_sock && ax__loop_submits_sends(loop))
+        c->flags |= CF_SUBMIT;
     if (in_fd < 0)
         c->flags |= CF_RD_EOF;
     if (out_fd != in_fd) {
@@ -685,6 +702,12 @@ static void conn_received(ax_loop *loop, ax__io *io, const char *data, ssize_t n
     received((ax_conn *)io, data, n);
 }
 
+static void conn_sent(ax_loop *loop, ax__io *io, ssize_t n)
+{
+    (void)loop;
+    ax__conn_sent((ax_conn *)io, n);
+}
+
 static ax_conn *out_owner(ax__io *io)
 {
     return ((ax__aux *)(void *)((char *)io - offsetof(ax__aux, out)))->conn;
@@ -725,6 +748,7 @@ const ax__kind ax__conn_kind = {
     .name = "connection",
     .ready = conn_ready,
     .received = conn_received,
+    .sent = conn_sent,
     .released = conn_released_in,
 };
 

@@ -25,6 +25,9 @@ enum {
     CF_EOF_HELD = 1u << 11,   /* the end arrived while paused: delivered on resume */
     CF_SHUT_PENDING = 1u << 12, /* the socket is shut down once the queue is flushed */
     CF_CONNECTED = 1u << 13,  /* made by ax_connect(): handed to its callback */
+    CF_SUBMIT = 1u << 14,     /* the loop submits its sends (io_uring): writes are
+                                 queued, the queue's head handed to the kernel */
+    CF_SENDING = 1u << 15,    /* ... and one such send is in flight */
 };
 
 /* Transports: how the bottom of the chain reads and writes the fd. */
@@ -116,6 +119,8 @@ typedef struct ax__net {
     ax_timer *sweep;           /* the idle sweep, while a server has a timeout */
     ax_conn **resumed;         /* resumed with bytes held: delivered in the flush */
     size_t nresumed, capresumed;
+    struct ax__wbuf *spare_wbufs; /* queue buffers kept for reuse (write.c) */
+    unsigned nspare_wbufs;
 } ax__net;
 
 /* The kinds and the layer slot the net layer registered (net.c). */
@@ -164,6 +169,10 @@ void ax__net_sweep_update(ax__net *n);
 /* c's aux state, allocated on first use; NULL if out of memory. */
 ax__aux *ax__conn_aux(ax_conn *c);
 
+/* Frees c's aux state when nothing in it is in use any more (the write
+ * queue drained), so a connection that once queued is small again. */
+void ax__conn_aux_trim(ax_conn *c);
+
 /* Recomputes what the loop watches for c (after flag changes). */
 void ax__conn_update(ax_conn *c);
 
@@ -182,6 +191,8 @@ int ax__conn_raw_writev(ax_conn *c, const struct iovec *iov, int n);
 void ax__conn_raw_end(ax_conn *c);
 /* The loop said the fd is writable. */
 void ax__conn_writable(ax_conn *c);
+/* A submitted send ended (CF_SUBMIT): n bytes went out, or an error. */
+void ax__conn_sent(ax_conn *c, ssize_t n);
 size_t ax__conn_high_water(const ax_conn *c);
 
 /* A pipe's back-pressure lifted: c reads again (conn.c). */

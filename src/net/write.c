@@ -54,6 +54,60 @@ static void shut_write(ax_conn *c)
     maybe_finish(c);
 }
 
+/* Queue buffers of the usual size are kept for reuse by the loop's
+ * connections (a few of them): a loop that queues every write (io_uring's
+ * submitted sends) would otherwise allocate and free one per response. */
+#define SPARE_WBUFS 64
+
+static ax__wbuf *wbuf_get(ax_conn *c, size_t cap)
+{
+    ax__net *n = ax__net_of(ax__conn_loop(c));
+    ax__wbuf *b;
+    if (cap == WBUF_MIN && n->spare_wbufs) {
+        b = n->spare_wbufs;
+        n->spare_wbufs = b->next;
+        n->nspare_wbufs--;
+    } else if (!(b = malloc(sizeof *b + cap))) {
+        return NULL;
+    }
+    b->next = NULL;
+    b->off = b->len = 0;
+    b->cap = cap;
+    return b;
+}
+
+static void wbuf_put(ax_conn *c, ax__wbuf *b)
+{
+    ax__net *n = ax__net_of(ax__conn_loop(c));
+    if (b->cap == WBUF_MIN && n->nspare_wbufs < SPARE_WBUFS) {
+        b->next = n->spare_wbufs;
+        n->spare_wbufs = b;
+        n->nspare_wbufs++;
+    } else {
+        free(b);
+    }
+}
+
+/* w bytes of the queue went out: drop them. */
+static void advance(ax_conn *c, size_t w)
+{
+    ax__aux *a = c->aux;
+    a->queued -= w;
+    while (w && a->head) {
+        ax__wbuf *b = a->head;
+        size_t in_b = b->len - b->off;
+        if (w < in_b) {
+            b->off += w;
+            break;
+        }
+        w -= in_b;
+        a->head = b->next;
+        if (!a->head)
+            a->tail = NULL;
+        wbuf_put(c, b);
+    }
+}
+
 /* Writes as much of the queue as the socket takes. Returns 0, or a
  * negative code after which the connection must fail. */
 static int flush(ax_conn *c)
@@ -71,23 +125,25 @@ static int flush(ax_conn *c)
             break;
         if (w < 0)
             return (int)w;
-        a->queued -= (size_t)w;
-        size_t left = (size_t)w;
-        while (left && a->head) {
-            ax__wbuf *b = a->head;
-            size_t in_b = b->len - b->off;
-            if (left < in_b) {
-                b->off += left;
-                break;
-            }
-            left -= in_b;
-            a->head = b->next;
-            if (!a->head)
-                a->tail = NULL;
-            free(b);
-        }
+        advance(c, (size_t)w);
     }
     return 0;
+}
+
+/* CF_SUBMIT: hands the queue's head buffer to the kernel unless a send is
+ * in flight already; the buffer stays queued (alive) until its completion
+ * (ax__conn_sent) says how much of it went. */
+static void kick(ax_conn *c)
+{
+    ax__aux *a = c->aux;
+    if ((c->flags & (CF_SENDING | CF_CLOSED)) || !a || !a->head)
+        return;
+    ax__wbuf *b = a->head;
+    int rc = ax__io_send(ax__conn_loop(c), &c->io, b->data + b->off, b->len - b->off);
+    if (rc < 0)
+        ax__conn_fail(c, rc, "Unable to write to stream");
+    else
+        c->flags |= CF_SENDING;
 }
 
 /* Appends bytes to the queue, filling the tail buffer first. */
@@ -109,13 +165,9 @@ static int enqueue(ax_conn *c, const struct iovec *iov, int n, size_t skip)
         while (len) {
             ax__wbuf *t = a->tail;
             if (!t || t->len == t->cap) {
-                size_t cap = len > WBUF_MIN ? len : WBUF_MIN;
-                t = malloc(sizeof *t + cap);
+                t = wbuf_get(c, len > WBUF_MIN ? len : WBUF_MIN);
                 if (!t)
                     return AX_ENOMEM;
-                t->next = NULL;
-                t->off = t->len = 0;
-                t->cap = cap;
                 if (a->tail)
                     a->tail->next = t;
                 else
@@ -157,6 +209,19 @@ static int after_write(ax_conn *c, const struct iovec *iov, int n, size_t total,
     return 0;
 }
 
+/* CF_SUBMIT: every write is queued; the queue goes out by submitted sends. */
+static int submit_write(ax_conn *c, const struct iovec *iov, int n, size_t total)
+{
+    if (enqueue(c, iov, n, 0) < 0)
+        return ax__err(AX_ENOMEM, "write: out of memory queueing %zu bytes", total);
+    c->last_active = stamp(c);
+    kick(c);
+    if (c->aux->queued < ax__conn_high_water(c))
+        return 1;
+    c->flags |= CF_DRAIN;
+    return 0;
+}
+
 int ax__conn_raw_writev(ax_conn *c, const struct iovec *iov, int n)
 {
     if (c->flags & (CF_CLOSED | CF_WR_SHUT))
@@ -166,6 +231,8 @@ int ax__conn_raw_writev(ax_conn *c, const struct iovec *iov, int n)
         total += iov[i].iov_len;
     if (total == 0)
         return 1;
+    if (c->flags & CF_SUBMIT)
+        return submit_write(c, iov, n, total);
     if (c->aux && c->aux->queued) {
         /* Behind queued bytes: order is kept by queueing these too. */
         return after_write(c, iov, n, total, 0);
@@ -207,8 +274,8 @@ int ax_conn_write(ax_conn *c, const void *data, size_t len)
 {
     /* The common case costs one send(): a plain socket, nothing queued,
      * no filter. The rest is out of line, so this stays small. */
-    if (c->tp == TP_SOCKET && len && !(c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT)) &&
-        !c->aux) {
+    if (c->tp == TP_SOCKET && len &&
+        !(c->flags & (CF_CLOSED | CF_ENDING | CF_WR_SHUT | CF_SUBMIT)) && !c->aux) {
         ssize_t w = send(c->io.fd, data, len, MSG_NOSIGNAL);
         if (w == (ssize_t)len) {
             c->last_active = stamp(c);
@@ -240,6 +307,28 @@ void ax_conn_end(ax_conn *c)
         ax__conn_raw_end(c);
 }
 
+/* The queue moved (flushed on readiness, or a submitted send ended): the
+ * half-close it waited for, and on_drain once below the mark. */
+static void queue_moved(ax_conn *c)
+{
+    c->last_active = stamp(c);
+    size_t q = c->aux ? c->aux->queued : 0;
+    if (q == 0 && (c->flags & CF_SHUT_PENDING))
+        shut_write(c);
+    if (c->flags & CF_CLOSED)
+        return;
+    ax__conn_update(c);
+    if (q == 0)
+        ax__conn_aux_trim(c);
+    if ((c->flags & CF_DRAIN) && q < ax__conn_high_water(c)) {
+        c->flags &= (uint16_t)~CF_DRAIN;
+        if (c->aux && c->aux->pipe_src)
+            ax__pipe_drain(c);
+        else if (c->ev->on_drain)
+            c->ev->on_drain(c, c->arg);
+    }
+}
+
 void ax__conn_writable(ax_conn *c)
 {
     if (c->flags & CF_CLOSED)
@@ -249,18 +338,19 @@ void ax__conn_writable(ax_conn *c)
         ax__conn_fail(c, rc, "Unable to write to stream");
         return;
     }
-    c->last_active = stamp(c);
-    size_t q = c->aux ? c->aux->queued : 0;
-    if (q == 0 && (c->flags & CF_SHUT_PENDING))
-        shut_write(c);
+    queue_moved(c);
+}
+
+void ax__conn_sent(ax_conn *c, ssize_t n)
+{
+    c->flags &= (uint16_t)~CF_SENDING;
     if (c->flags & CF_CLOSED)
+        return; /* the queue goes with the connection */
+    if (n < 0) {
+        ax__conn_fail(c, (int)n, "Unable to write to stream");
         return;
-    ax__conn_update(c);
-    if ((c->flags & CF_DRAIN) && q < ax__conn_high_water(c)) {
-        c->flags &= (uint16_t)~CF_DRAIN;
-        if (c->aux && c->aux->pipe_src)
-            ax__pipe_drain(c);
-        else if (c->ev->on_drain)
-            c->ev->on_drain(c, c->arg);
     }
+    advance(c, (size_t)n);
+    kick(c);
+    queue_moved(c);
 }

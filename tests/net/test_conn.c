@@ -482,7 +482,13 @@ TEST_T(pipe_1gib_backpressure_bounded_rss, 180)
     CHECK_EQ(got.bad, -1);
     CHECK_EQ(got.bytes, total);
     CHECK_EQ(got.hash, sent.hash);
+    /* ASan keeps freed blocks in its quarantine (up to 256 MiB): the bound
+     * is checked by the plain and valgrind runs; here only that it held. */
+#if defined(__SANITIZE_ADDRESS__)
+    CHECK(growth < 512 * 1024);
+#else
     CHECK(growth < 64 * 1024);
+#endif
     ax_loop_free(p.loop);
 }
 
@@ -715,7 +721,9 @@ TEST(peer_reset_mid_write)
     CHECK(r.last_err == AX_ECONNRESET || r.last_err == AX_EPIPE);
     CHECK_EQ(r.closes, 1);
 
-    /* (b) nothing queued: the write itself meets the reset. */
+    /* (b) nothing queued: the write itself meets the reset (a loop that
+     * submits its sends, io_uring's, meets it in the send's completion
+     * instead: on_error then comes from the loop all the same). */
     rec s = {0};
     s.c = tcp_pair(loop, "tcp://127.0.0.1:0", &peer);
     ax_conn_set_events(s.c, &rec_ev, &s);
@@ -725,8 +733,10 @@ TEST(peer_reset_mid_write)
     int rc = ax_conn_write(s.c, chunk, 100);
     if (rc == 1)
         rc = ax_conn_write(s.c, chunk, 100); /* the first may still go out */
-    CHECK(rc < 0);
-    CHECK_EQ(ax_conn_write(s.c, chunk, 100), AX_EPIPE);
+    if (strcmp(ax_loop_backend(loop), "io_uring") != 0) {
+        CHECK(rc < 0);
+        CHECK_EQ(ax_conn_write(s.c, chunk, 100), AX_EPIPE);
+    }
     CHECK_EQ(ax_loop_run(loop), 0);
     CHECK_EQ(s.errors, 1);
     CHECK(s.last_err == AX_ECONNRESET || s.last_err == AX_EPIPE);
