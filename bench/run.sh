@@ -138,7 +138,11 @@ start_server() {
     shift 2
     port=$("$LG" freeport) || die "loadgen freeport failed"
     SRV_ADDR=127.0.0.1:$port
-    SRV_LOG=$TMP/$impl.$mode.server
+    # A new name each time: the file of an earlier run of this server still
+    # says "ready", and the shell may truncate the new one only after the
+    # wait below has looked at it.
+    SRV_SEQ=$((${SRV_SEQ:-0} + 1))
+    SRV_LOG=$TMP/$impl.$mode.$SRV_SEQ.server
     # shellcheck disable=SC2046
     env $(server_env "$impl") "$@" "$(server_bin "$impl")" "$mode" "$SRV_ADDR" \
         > "$SRV_LOG.out" 2> "$SRV_LOG.err" &
