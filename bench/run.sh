@@ -16,10 +16,12 @@
 #   axon         axon on its epoll backend (axon_server, AXON_BACKEND=epoll)
 #   uring-floor  raw io_uring: multishot accept, multishot recv on a buffer
 #                ring, submitted sends batched once per iteration
-#   uring-floor-direct, axon-uring-direct  the same, writing directly
-#                first and submitting (axon: polling for) only the rest: not in
-#                the default set, they answer "direct or submitted sends?"
-#   axon-uring   axon on its io_uring backend (AXON_BACKEND=io_uring)
+#   axon-uring   axon on its io_uring backend (AXON_BACKEND=io_uring): sends
+#                written directly first, polling for room for the rest
+#   uring-floor-direct  the floor writing directly first and submitting only
+#                the rest; axon-uring-submit  axon queueing and submitting
+#                every send (AXON_URING_SENDS=submit): not in the default set,
+#                they answer "direct or submitted sends?"
 #   uv, event    libuv and libevent
 # Ratios: axon-uring against uring-floor, everything else against floor.
 #
@@ -63,7 +65,7 @@ log() { echo "run.sh: $*" >&2; }
 # server_bin IMPL: the program; server_env IMPL: its environment.
 server_bin() {
     case $1 in
-    axon-uring | axon-uring-direct) echo "$BIN/axon_server" ;;
+    axon-uring | axon-uring-submit) echo "$BIN/axon_server" ;;
     uring-floor | uring-floor-direct) echo "$BIN/uring_floor_server" ;;
     *) echo "$BIN/${1}_server" ;;
     esac
@@ -72,7 +74,7 @@ server_env() {
     case $1 in
     axon) echo AXON_BACKEND=epoll ;;
     axon-uring) echo AXON_BACKEND=io_uring ;;
-    axon-uring-direct) echo AXON_BACKEND=io_uring AXON_BENCH_DIRECT_SENDS=1 ;;
+    axon-uring-submit) echo AXON_BACKEND=io_uring AXON_URING_SENDS=submit ;;
     uring-floor-direct) echo UFLOOR_DIRECT=1 ;;
     *) echo BENCH_IMPL="$1" ;;
     esac
@@ -80,7 +82,7 @@ server_env() {
 # base_of IMPL: the floor its ratios are taken against.
 base_of() {
     case $1 in
-    axon-uring | axon-uring-direct | uring-floor | uring-floor-direct) echo uring-floor ;;
+    axon-uring | axon-uring-submit | uring-floor | uring-floor-direct) echo uring-floor ;;
     *) echo floor ;;
     esac
 }
@@ -343,7 +345,7 @@ label() {
     uring-floor) echo "floor (raw io_uring)" ;;
     uring-floor-direct) echo "io_uring floor, direct sends" ;;
     axon-uring) echo "axon io_uring" ;;
-    axon-uring-direct) echo "axon io_uring, direct sends" ;;
+    axon-uring-submit) echo "axon io_uring, submitted sends" ;;
     uv) echo "libuv $(pkg-config --modversion libuv 2> /dev/null)" ;;
     event) echo "libevent $(pkg-config --modversion libevent 2> /dev/null)" ;;
     *) echo "$1" ;;

@@ -119,11 +119,9 @@ int main(int argc, char **argv)
     bench_server_args(argc, argv, &mode, &ss, &sslen);
     snprintf(uri, sizeof uri, "%s%s", strncmp(argv[2], "tcp://", 6) == 0 ? "" : "tcp://", argv[2]);
 
-    /* AXON_BENCH_DIRECT_SENDS=1: io_uring writes with send() first (the
-     * bench compares that with submitted sends). */
-    const char *direct = getenv("AXON_BENCH_DIRECT_SENDS");
-    ax_loop_opts lo = {.uring_direct_sends = direct && strcmp(direct, "1") == 0};
-    x.loop = ax_loop_new(&lo);
+    /* The bench compares io_uring's sends with AXON_URING_SENDS=submit
+     * (every write queued and submitted) against the default (direct). */
+    x.loop = ax_loop_new(NULL);
     if (!x.loop) {
         fprintf(stderr, "axon_server: %s\n", ax_last_error()->message);
         return 1;

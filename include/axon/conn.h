@@ -60,7 +60,7 @@ AX_EXTERN void *ax_conn_arg(const ax_conn *c);
  * on_drain; the bytes were still accepted), AX_EPIPE if the connection is
  * ending or closed (nothing was queued), or the socket's own error
  * (AX_ECONNRESET, ...), in which case on_error and on_close follow from
- * the loop. On io_uring (unless ax_loop_opts.uring_direct_sends) every
+ * the loop. On io_uring with ax_loop_opts.uring_submit_sends every
  * write is queued and submitted with the loop's next wait, so a socket's
  * error comes through on_error only.
  */

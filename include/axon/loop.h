@@ -46,10 +46,13 @@ typedef struct ax_loop_opts {
     unsigned uring_entries;    /* submission queue entries (512; completions: 8x) */
     unsigned recv_buffers;     /* provided receive buffers shared by the loop (256) */
     unsigned recv_buffer_size; /* bytes each (16384) */
-    /* io_uring: write with send() at once and submit only what the socket
-     * did not take (the epoll path's way) instead of queueing every write
-     * and submitting it with the loop's next wait. */
-    bool uring_direct_sends;
+    /* io_uring: queue every write and submit it with the loop's next wait,
+     * instead of writing with send() at once and waiting (a poll) only for
+     * room for what the socket did not take, as on epoll. The default
+     * (direct) measured equal CPU per request and a third of the userland
+     * instructions (bench/results-latest.md). AXON_URING_SENDS=submit or
+     * =direct overrides this. */
+    bool uring_submit_sends;
 } ax_loop_opts;
 
 /*

@@ -136,6 +136,11 @@ ax_loop *ax_loop_new(const ax_loop_opts *opts)
     }
     if (opts)
         loop->opts = *opts;
+    const char *sends = getenv("AXON_URING_SENDS");
+    if (sends && strcmp(sends, "submit") == 0)
+        loop->opts.uring_submit_sends = true;
+    else if (sends && strcmp(sends, "direct") == 0)
+        loop->opts.uring_submit_sends = false;
     loop->rbuf = rbuf;
     loop->wake.fd = -1;
     loop->wake.kind = AX__KIND_WAKE;
@@ -371,7 +376,7 @@ int ax__io_set(ax_loop *loop, ax__io *io, unsigned want)
 
 int ax__loop_submits_sends(const ax_loop *loop)
 {
-    return loop->be->send != NULL && !loop->opts.uring_direct_sends;
+    return loop->be->send != NULL && loop->opts.uring_submit_sends;
 }
 
 int ax__io_send(ax_loop *loop, ax__io *io, const void *buf, size_t len)

@@ -27,16 +27,32 @@ static uint32_t stamp(const ax_loop *loop)
     return (uint32_t)ax__loop_now(loop);
 }
 
+/* Aux states a loop keeps for reuse: a connection that queues a reply per
+ * request takes one and gives it back each time (io_uring queues every
+ * write), and a list beats malloc() there. */
+#if AX_CONN_SLAB
+#define SPARE_AUX 64
+#else
+#define SPARE_AUX 0 /* sanitizer builds: every state freed, so a late use shows */
+#endif
+
 ax__aux *ax__conn_aux(ax_conn *c)
 {
-    if (!c->aux) {
-        c->aux = calloc(1, sizeof *c->aux);
-        if (c->aux) {
-            c->aux->conn = c;
-            c->aux->out.fd = -1;
-        }
+    if (c->aux)
+        return c->aux;
+    ax__net *n = ax__net_of(ax__conn_loop(c));
+    ax__aux *a = n->spare_aux;
+    if (a) {
+        n->spare_aux = (ax__aux *)a->conn;
+        n->nspare_aux--;
+    } else if (!(a = malloc(sizeof *a))) {
+        return NULL;
     }
-    return c->aux;
+    memset(a, 0, sizeof *a);
+    a->conn = c;
+    a->out.fd = -1;
+    c->aux = a;
+    return a;
 }
 
 void ax__conn_aux_trim(ax_conn *c)
@@ -47,7 +63,14 @@ void ax__conn_aux_trim(ax_conn *c)
     if (!a || a->head || (c->flags & (CF_SPLIT | CF_FAILED | CF_SENDING)) || a->high_water ||
         a->remote || a->local || a->pipe_dst || a->pipe_src || a->top || a->held)
         return;
-    free(c->aux);
+    ax__net *n = ax__net_of(ax__conn_loop(c));
+    if (n->nspare_aux < SPARE_AUX) {
+        c->aux->conn = (ax_conn *)n->spare_aux;
+        n->spare_aux = c->aux;
+        n->nspare_aux++;
+    } else {
+        free(c->aux);
+    }
     c->aux = NULL;
 }
 

@@ -102,6 +102,11 @@ static void net_fini(ax_loop *loop, void *state)
     ax__conn_slabs_free(n);
     free(n->conns);
     free(n->resumed);
+    while (n->spare_aux) {
+        ax__aux *a = n->spare_aux;
+        n->spare_aux = (ax__aux *)a->conn;
+        free(a);
+    }
     while (n->spare_wbufs) {
         ax__wbuf *b = n->spare_wbufs;
         n->spare_wbufs = b->next;

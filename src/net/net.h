@@ -121,6 +121,8 @@ typedef struct ax__net {
     size_t nresumed, capresumed;
     struct ax__wbuf *spare_wbufs; /* queue buffers kept for reuse (write.c) */
     unsigned nspare_wbufs;
+    ax__aux *spare_aux;        /* aux states kept for reuse (conn.c), linked by conn */
+    unsigned nspare_aux;
 } ax__net;
 
 /* The kinds and the layer slot the net layer registered (net.c). */

@@ -57,7 +57,11 @@ static void shut_write(ax_conn *c)
 /* Queue buffers of the usual size are kept for reuse by the loop's
  * connections (a few of them): a loop that queues every write (io_uring's
  * submitted sends) would otherwise allocate and free one per response. */
+#if AX_CONN_SLAB
 #define SPARE_WBUFS 64
+#else
+#define SPARE_WBUFS 0 /* sanitizer builds: every buffer freed, so a late use shows */
+#endif
 
 static ax__wbuf *wbuf_get(ax_conn *c, size_t cap)
 {
