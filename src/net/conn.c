@@ -30,11 +30,8 @@ static uint32_t stamp(const ax_loop *loop)
 /* Aux states a loop keeps for reuse: a connection that queues a reply per
  * request takes one and gives it back each time (io_uring queues every
  * write), and a list beats malloc() there. */
-#if AX_CONN_SLAB
-#define SPARE_AUX 64
-#else
-#define SPARE_AUX 0 /* sanitizer builds: every state freed, so a late use shows */
-#endif
+#define SPARE_AUX 64 /* none in sanitizer builds (!AX_CONN_SLAB): every state is
+                        freed, so a late use shows */
 
 ax__aux *ax__conn_aux(ax_conn *c)
 {
@@ -64,7 +61,7 @@ void ax__conn_aux_trim(ax_conn *c)
         a->remote || a->local || a->pipe_dst || a->pipe_src || a->top || a->held)
         return;
     ax__net *n = ax__net_of(ax__conn_loop(c));
-    if (n->nspare_aux < SPARE_AUX) {
+    if (AX_CONN_SLAB && n->nspare_aux < SPARE_AUX) {
         c->aux->conn = (ax_conn *)n->spare_aux;
         n->spare_aux = c->aux;
         n->nspare_aux++;

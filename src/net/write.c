@@ -57,11 +57,8 @@ static void shut_write(ax_conn *c)
 /* Queue buffers of the usual size are kept for reuse by the loop's
  * connections (a few of them): a loop that queues every write (io_uring's
  * submitted sends) would otherwise allocate and free one per response. */
-#if AX_CONN_SLAB
-#define SPARE_WBUFS 64
-#else
-#define SPARE_WBUFS 0 /* sanitizer builds: every buffer freed, so a late use shows */
-#endif
+#define SPARE_WBUFS 64 /* none in sanitizer builds (!AX_CONN_SLAB): every buffer
+                          is freed, so a late use shows */
 
 static ax__wbuf *wbuf_get(ax_conn *c, size_t cap)
 {
@@ -83,7 +80,7 @@ static ax__wbuf *wbuf_get(ax_conn *c, size_t cap)
 static void wbuf_put(ax_conn *c, ax__wbuf *b)
 {
     ax__net *n = ax__net_of(ax__conn_loop(c));
-    if (b->cap == WBUF_MIN && n->nspare_wbufs < SPARE_WBUFS) {
+    if (AX_CONN_SLAB && b->cap == WBUF_MIN && n->nspare_wbufs < SPARE_WBUFS) {
         b->next = n->spare_wbufs;
         n->spare_wbufs = b;
         n->nspare_wbufs++;
