@@ -8,6 +8,7 @@
  *   axon/loop.h    the event loop: timers, signals, fd watchers
  *   axon/conn.h    connections and the connector
  *   axon/server.h  listening servers
+ *   axon/dns.h     asynchronous name resolution (c-ares)
  */
 #ifndef AXON_H
 #define AXON_H
@@ -19,5 +20,6 @@
 #include "axon/loop.h"
 #include "axon/conn.h"
 #include "axon/server.h"
+#include "axon/dns.h"
 
 #endif

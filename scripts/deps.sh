@@ -3,8 +3,8 @@
 # machine lacks. usage: scripts/deps.sh build|test|fuzz|bench
 # (test and bench include build). Runs apt-get only when something is missing.
 set -eu
-build="cmake ninja-build gcc clang pkg-config make binutils liburing-dev"
-test="$build socat ncat netcat-openbsd iproute2 kmod valgrind libclang-rt-14-dev curl wrk"
+build="cmake ninja-build gcc clang pkg-config make binutils liburing-dev libc-ares-dev"
+test="$build socat ncat netcat-openbsd iproute2 kmod valgrind libclang-rt-14-dev curl wrk dnsmasq-base nftables"
 bench="$build libuv1-dev libevent-dev wrk valgrind util-linux"
 case "${1:-build}" in
 build) want=$build ;;
